@@ -1,0 +1,153 @@
+"""TCP listeners: bind, accept, enforce connection limits, hand each connection to a
+protocol shell.
+
+Theory of operation: ``start_listener`` binds every ``host:port`` of one listener kind
+(``smtp``, ``imaps`` ...) and calls ``handler(reader, writer, info)`` for each accepted
+connection. Before the handler runs, the shared ``ConnectionLimiter`` is asked for a
+slot (global and per client IP); when it refuses, the listener writes the protocol's
+overload line (``421 4.7.0 ...``, ``* BYE ...``, ``-ERR ...``) and closes. Implicit TLS
+listeners get an ``ssl`` context and the handshake happens before the handler runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger("postroom.net")
+
+
+@dataclass
+class ConnectionInfo:
+    """What a protocol shell knows about its peer; ``tls_*`` change after STARTTLS."""
+
+    listener: str
+    peer_ip: str
+    peer_port: int
+    local_ip: str
+    local_port: int
+    tls_version: str | None = None
+    tls_cipher: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_version is not None
+
+    def update_tls(self, writer: asyncio.StreamWriter) -> None:
+        obj = writer.get_extra_info("ssl_object")
+        if obj is not None:
+            self.tls_version = obj.version()
+            cipher = obj.cipher()
+            self.tls_cipher = cipher[0] if cipher else None
+
+
+class ConnectionLimiter:
+    """Counts open connections overall and per client IP (shared by all listeners)."""
+
+    def __init__(self, max_total: int, max_per_ip: int) -> None:
+        self.max_total = max_total
+        self.max_per_ip = max_per_ip
+        self.total = 0
+        self.per_ip: dict[str, int] = {}
+
+    def try_acquire(self, ip: str) -> bool:
+        n = self.per_ip.get(ip, 0)
+        if self.total >= self.max_total or n >= self.max_per_ip:
+            return False
+        self.total += 1
+        self.per_ip[ip] = n + 1
+        return True
+
+    def release(self, ip: str) -> None:
+        self.total -= 1
+        n = self.per_ip.get(ip, 0) - 1
+        if n <= 0:
+            self.per_ip.pop(ip, None)
+        else:
+            self.per_ip[ip] = n
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, ConnectionInfo], Awaitable[None]]
+
+
+def split_address(addr: str) -> tuple[str, int]:
+    """``"127.0.0.1:25"`` / ``"[::1]:25"`` -> (host, port)."""
+    host, _, port = addr.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def discard_buffered(reader: asyncio.StreamReader) -> int:
+    """Drop bytes the client sent before a TLS handshake (STARTTLS injection,
+    RFC 3207 section 4.2 / RFC 2595 / RFC 9051 section 6.2.1). Returns how many."""
+    buf = getattr(reader, "_buffer", None)
+    if not buf:
+        return 0
+    n = len(buf)
+    buf.clear()
+    return n
+
+
+async def start_listener(
+    name: str,
+    addresses: list[str],
+    handler: Handler,
+    *,
+    limiter: ConnectionLimiter,
+    overload_reply: bytes,
+    ssl_context: ssl.SSLContext | None = None,
+    limit: int = 64 * 1024,
+    tasks: set[asyncio.Task[None]] | None = None,
+) -> list[asyncio.Server]:
+    """Bind ``addresses`` and serve ``handler``. ``tasks`` collects running
+    connection tasks so the owner can wait for or cancel them on shutdown."""
+    running = tasks if tasks is not None else set()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        local = writer.get_extra_info("sockname") or ("?", 0)
+        ip = str(peer[0])
+        if not limiter.try_acquire(ip):
+            log.info("%s %s refused: connection limit", name, ip)
+            try:
+                writer.write(overload_reply)
+                await asyncio.wait_for(writer.drain(), 5)
+            except (OSError, asyncio.TimeoutError):
+                pass
+            writer.close()
+            return
+        info = ConnectionInfo(name, ip, int(peer[1]), str(local[0]), int(local[1]))
+        info.update_tls(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)  # type: ignore[arg-type]
+        try:
+            await handler(reader, writer, info)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
+            pass
+        except Exception:
+            log.exception("%s %s: session failed", name, ip)
+        finally:
+            limiter.release(ip)
+            if task is not None:
+                running.discard(task)  # type: ignore[arg-type]
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    servers = []
+    for addr in addresses:
+        host, port = split_address(addr)
+        srv = await asyncio.start_server(
+            on_connect, host, port, ssl=ssl_context, limit=limit, reuse_address=True,
+            backlog=1024, ssl_handshake_timeout=30 if ssl_context else None,
+        )
+        servers.append(srv)
+        log.info("listening %s on %s", name, addr)
+    return servers
