@@ -117,7 +117,7 @@ async def start_listener(
             try:
                 writer.write(overload_reply)
                 await asyncio.wait_for(writer.drain(), 5)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
             writer.close()
             return
@@ -125,7 +125,7 @@ async def start_listener(
         info.update_tls(writer)
         task = asyncio.current_task()
         if task is not None:
-            running.add(task)  # type: ignore[arg-type]
+            running.add(task)
         try:
             await handler(reader, writer, info)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
@@ -135,7 +135,7 @@ async def start_listener(
         finally:
             limiter.release(ip)
             if task is not None:
-                running.discard(task)  # type: ignore[arg-type]
+                running.discard(task)
             try:
                 writer.close()
             except Exception:

@@ -1,0 +1,134 @@
+"""Group commit: one writer thread runs every write of the store.
+
+Theory of operation: callers hand a function ``op(conn) -> T`` to ``submit`` and get a
+``concurrent.futures.Future``. The writer thread takes everything that is waiting, runs
+each op inside its own SAVEPOINT of one transaction, COMMITs once (one WAL fsync with
+``synchronous=FULL``) and only then resolves the futures. So N concurrent appenders cost
+one fsync, not N, and nobody is told "done" before their data is durable. An op that
+raises rolls back to its savepoint alone; the rest of the batch commits. After the commit,
+ops' ``after_commit`` callbacks run (change feed notifications, file removals).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+log = logging.getLogger("postroom.store")
+
+T = TypeVar("T")
+
+MAX_BATCH = 512
+
+
+class WriteContext:
+    """Handed to each op alongside the connection: lets it schedule post-commit work."""
+
+    def __init__(self) -> None:
+        self.after: list[Callable[[], None]] = []
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self.after.append(fn)
+
+
+Op = Callable[[sqlite3.Connection, WriteContext], Any]
+_STOP = object()
+
+
+class GroupCommitWriter:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str = "store-writer"):
+        self._connect = connect
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self.batches = 0
+        self.ops = 0
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, op: Op) -> Future[Any]:
+        fut: Future[Any] = Future()
+        self._queue.put((op, fut))
+        return fut
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as e:  # reported to the constructor
+            self._error = e
+            self._started.set()
+            return
+        self._started.set()
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._run_batch(conn, batch)
+        conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[tuple[Op, Future[Any]]]) -> None:
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        ctx = WriteContext()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, fut in batch:
+                if not fut.set_running_or_notify_cancel():
+                    continue
+                conn.execute("SAVEPOINT op")
+                mark = len(ctx.after)
+                try:
+                    result = op(conn, ctx)
+                except BaseException as e:  # the op's own failure: undo it alone
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    del ctx.after[mark:]
+                    outcomes.append((fut, None, e))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((fut, result, None))
+            conn.execute("COMMIT")
+        except BaseException as e:  # the commit itself failed: nothing of the batch holds
+            log.error("store commit failed: %s", e)
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for _op, fut in batch:
+                if fut.running():
+                    fut.set_exception(e)
+            return
+        self.batches += 1
+        self.ops += len(outcomes)
+        for fn in ctx.after:
+            try:
+                fn()
+            except Exception:
+                log.exception("after-commit hook failed")
+        for fut, result, err in outcomes:
+            if err is not None:
+                fut.set_exception(err)
+            else:
+                fut.set_result(result)
