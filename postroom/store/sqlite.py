@@ -728,7 +728,7 @@ class SqliteStore:
 
     async def _prepare_async(self, data: bytes | Path, prefix: bytes,
                              internaldate: float | None) -> PreparedMessage:
-        if isinstance(data, bytes) and len(data) <= 16384:
+        if isinstance(data, bytes) and len(data) <= min(16384, self.inline_max):
             return self._prepare(data, prefix, internaldate)  # cheaper than a thread hop
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._prep, self._prepare, data, prefix, internaldate)

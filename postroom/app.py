@@ -1,0 +1,108 @@
+"""The one lifecycle owner (shared/STYLE.md habit 13).
+
+``App.run`` opens the store, builds TLS, binds every configured listener, reports ready,
+then waits for a stop request (SIGTERM/SIGINT in ``serve``). Shutdown unwinds in reverse:
+stop accepting, give sessions a grace period to finish, cancel the rest, close the store
+(which drains the group-commit writer, so every acknowledged write is on disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Callable
+
+from postroom.config import Config
+from postroom.net.listener import ConnectionLimiter, start_listener
+from postroom.net.tls import self_signed, server_context
+from postroom.store.sqlite import SqliteStore
+
+log = logging.getLogger("postroom")
+
+GRACE_SECONDS = 10.0
+
+
+class App:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store: SqliteStore | None = None
+        self.ssl_context: ssl.SSLContext | None = None
+        self.stop_event = asyncio.Event()
+        self.ready_event = asyncio.Event()
+        self.bound: dict[str, list[tuple[str, int]]] = {}
+
+    def tls_context(self) -> ssl.SSLContext:
+        cfg = self.config
+        if cfg.tls.cert is not None and cfg.tls.key is not None:
+            cert, key = cfg.tls.cert, cfg.tls.key
+        else:
+            cert, key = self_signed(cfg.data_dir / "tls", cfg.hostname)
+        return server_context(cert, key)
+
+    async def run(self, on_ready: Callable[[App], None] | None = None) -> None:
+        from postroom.services import MailSystem
+
+        cfg = self.config
+        tasks: set[asyncio.Task[None]] = set()
+        async with contextlib.AsyncExitStack() as stack:
+            self.store = await SqliteStore.open(cfg.data_dir)
+            stack.push_async_callback(self.store.close)
+            self.ssl_context = self.tls_context()
+            system = MailSystem(cfg, self.store, self.ssl_context)
+            stack.push_async_callback(system.close)
+            limiter = ConnectionLimiter(cfg.limits.max_connections,
+                                        cfg.limits.max_connections_per_ip)
+            servers: list[asyncio.base_events.Server] = []
+            for kind, addrs in cfg.listen.items():
+                spec = system.listener(kind)
+                if spec is None:
+                    log.warning("listener %s is not implemented yet: skipped", kind)
+                    continue
+                handler, implicit_tls, overload = spec
+                started = await start_listener(
+                    kind, list(addrs), handler, limiter=limiter, overload_reply=overload,
+                    ssl_context=self.ssl_context if implicit_tls else None, tasks=tasks)
+                servers += started
+                self.bound[kind] = [s.sockets[0].getsockname()[:2] for s in started]
+            await system.start()
+            log.info("ready: %s", ", ".join(
+                f"{k} {h}:{p}" for k, v in self.bound.items() for h, p in v) or "no listeners")
+            self.ready_event.set()
+            if on_ready is not None:
+                on_ready(self)
+            await self.stop_event.wait()
+            log.info("stopping: no new connections; %d session(s) open", len(tasks))
+            for srv in servers:
+                srv.close()
+            if tasks:
+                _, pending = await asyncio.wait(list(tasks), timeout=GRACE_SECONDS)
+                for t in pending:
+                    t.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=2)
+            log.info("stopped")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def serve(config: Config, on_ready: Callable[[App], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT. Uses uvloop when it is installed."""
+    try:
+        import uvloop
+
+        runner: Callable[..., object] = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+
+    async def main() -> None:
+        app = App(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, app.stop)
+        await app.run(on_ready)
+
+    runner(main())
