@@ -28,7 +28,8 @@ def parse_size(text: str) -> int:
     m = _SIZE.match(text)
     if not m:
         raise AdminError(f"not a size: {text!r} (examples: 0, 1048576, 500M, 2G)")
-    return int(m.group(1)) * 1024 ** " kmgt".index((m.group(2) or " ").lower())
+    power: int = " kmgt".index((m.group(2) or " ").lower())
+    return int(m.group(1)) << (10 * power)
 
 
 def check_password(password: str) -> None:

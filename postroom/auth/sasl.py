@@ -261,17 +261,23 @@ def _prepare_authcid(authcid: str) -> str | Failure:
     return prepared
 
 
-_REGISTRY: dict[str, type[Mechanism]] = {
-    "PLAIN": PlainMechanism,
-    "LOGIN": LoginMechanism,
-    "SCRAM-SHA-256": ScramSha256Mechanism,
-}
-
-
-def new_mechanism(name: str) -> Mechanism | None:
+def new_mechanism(name: str, *, fake_salt_key: bytes | None = None) -> Mechanism | None:
     """A fresh server mechanism for ``name`` (case-insensitive, RFC 4422 §3.1), or None
-    if it is not one we offer (the engine answers SMTP 504 / IMAP NO / POP3 -ERR)."""
+    if it is not one we offer (the engine answers SMTP 504 / IMAP NO / POP3 -ERR).
+
+    ``fake_salt_key`` (SCRAM only) keys the salts shown for unknown users. The default
+    is random per process; a server running several worker processes must pass one
+    shared, persistent secret, or an unknown user's salt changes between connections
+    while a real user's does not.
+    """
     if not name.isascii():  # str.upper() maps a dotless i (U+0131) to "I"
         return None
-    factory = _REGISTRY.get(name.upper())
-    return None if factory is None else factory()
+    match name.upper():
+        case "PLAIN":
+            return PlainMechanism()
+        case "LOGIN":
+            return LoginMechanism()
+        case "SCRAM-SHA-256":
+            return ScramSha256Mechanism(fake_salt_key=fake_salt_key)
+        case _:
+            return None

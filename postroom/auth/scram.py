@@ -53,8 +53,8 @@ __all__ = ["MAX_SCRAM_MESSAGE", "ScramSha256Mechanism"]
 MAX_SCRAM_MESSAGE = 4096
 
 _SCRAM_SHA_256 = scramp.ScramMechanism("SCRAM-SHA-256")
-# Key for deriving fake salts; per process unless the caller injects one. A restart
-# changes the fake salts, which an attacker can notice only across restarts.
+# Key for deriving fake salts, per process unless the caller injects one. A restart or
+# another worker process shows other fake salts: multi-process servers inject a key.
 _PROCESS_FAKE_SALT_KEY = secrets.token_bytes(32)
 
 

@@ -74,5 +74,5 @@ def server_context(cert: Path, key: Path,
             if name and name.lower() in table:
                 sock.context = table[name.lower()]
 
-        ctx.sni_callback = pick  # type: ignore[assignment]
+        ctx.sni_callback = pick
     return ctx

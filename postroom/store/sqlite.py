@@ -968,9 +968,11 @@ class SqliteStore:
         ctx.after_commit(lambda: self.feed.publish([src.id, dst.id]))
         return out
 
-    async def expunge(self, mailbox_id: int, uids: Iterable[int] | None = None) -> list[int]:
+    async def expunge(self, mailbox_id: int, uids: Iterable[int] | None = None,
+                      only_deleted: bool = True) -> list[int]:
         """Remove entries flagged \\Deleted (only those in ``uids`` when given: UID
-        EXPUNGE, RFC 4315). Returns the expunged UIDs in order."""
+        EXPUNGE, RFC 4315). ``only_deleted=False`` (POP3's UPDATE state) removes the
+        given ``uids`` whatever their flags. Returns the expunged UIDs in order."""
         restrict = None if uids is None else sorted(set(uids))
 
         def op(conn: sqlite3.Connection, ctx: WriteContext) -> list[int]:
@@ -981,7 +983,7 @@ class SqliteStore:
             else:
                 found = [r[0] for r in self._select_uids(
                     conn, "SELECT uid, flags FROM entries", mailbox_id, restrict)
-                    if r[1] & DELETED]
+                    if r[1] & DELETED or not only_deleted]
             if found:
                 self._expunge_uids(conn, ctx, mailbox_id, found, charge_back=True)
                 ctx.after_commit(lambda: self.feed.publish([mailbox_id]))

@@ -5,7 +5,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postroom.auth.passwords import ScramCredentials, make_scram_credentials, parse_scram_credentials
+from postroom.auth.passwords import (
+    ScramCredentials,
+    make_scram_credentials,
+    parse_scram_credentials,
+)
 from postroom.auth.sasl import (
     MECHANISMS,
     Challenge,
@@ -18,9 +22,14 @@ from postroom.auth.sasl import (
     new_mechanism,
 )
 
-CREDS = parse_scram_credentials(make_scram_credentials("pw"))
-assert CREDS is not None
-FOUND: tuple[str, ScramCredentials] = ("user", CREDS)
+
+def _made(password: str) -> ScramCredentials:
+    creds = parse_scram_credentials(make_scram_credentials(password))
+    assert creds is not None
+    return creds
+
+
+FOUND = ("user", _made("pw"))
 
 
 def drive(mech: Mechanism, initial: bytes | None, inputs: list[bytes], known: bool) -> Step:

@@ -45,7 +45,7 @@ def test_default_params_are_argon2id_with_moderate_cost() -> None:
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert verify_password(stored, "pw")
     assert not needs_rehash(stored)
-    assert DEFAULT_ARGON2 == Argon2Params()
+    assert Argon2Params() == DEFAULT_ARGON2
 
 
 def test_passwords_are_saslprepped_on_both_sides() -> None:

@@ -49,7 +49,7 @@ class FakeDirectory:
 class ScriptedClient:
     """An ``ask`` that answers from a script and records the transcript."""
 
-    def __init__(self, *answers: bytes | None | Callable[[bytes], bytes]) -> None:
+    def __init__(self, *answers: bytes | Callable[[bytes], bytes] | None) -> None:
         self.answers = list(answers)
         self.transcript: list[str] = []
 
@@ -138,7 +138,7 @@ def _scram_client(password: str = "wonderland") -> tuple[scramp.ScramClient, Scr
 
     def final(server_first: bytes) -> bytes:
         client.set_server_first(server_first.decode())
-        return client.get_client_final().encode()
+        return str(client.get_client_final()).encode()
 
     def check_server(server_final: bytes) -> bytes:
         client.set_server_final(server_final.decode())  # raises if the server lies
@@ -169,7 +169,7 @@ def test_scram_non_empty_answer_to_final_data() -> None:
 
     def final(server_first: bytes) -> bytes:
         client.set_server_first(server_first.decode())
-        return client.get_client_final().encode()
+        return str(client.get_client_final()).encode()
 
     ask = ScriptedClient(final, b"surprise")
     outcome = run("SCRAM-SHA-256", client.get_client_first().encode(), ask)
@@ -182,7 +182,7 @@ def test_scram_cancel_at_final_data() -> None:
 
     def final(server_first: bytes) -> bytes:
         client.set_server_first(server_first.decode())
-        return client.get_client_final().encode()
+        return str(client.get_client_final()).encode()
 
     outcome = run("SCRAM-SHA-256", client.get_client_first().encode(), ScriptedClient(final, None))
     assert outcome == Failure("cancelled", malformed=False)
@@ -199,7 +199,7 @@ def test_scram_unknown_user_asks_the_directory_then_fails_at_the_proof() -> None
 
     def final(server_first: bytes) -> bytes:
         client.set_server_first(server_first.decode())
-        return client.get_client_final().encode()
+        return str(client.get_client_final()).encode()
 
     directory = FakeDirectory()
     outcome = run(

@@ -42,7 +42,7 @@ def test_mechanisms_in_advertising_order() -> None:
 def test_new_mechanism_is_case_insensitive(name: str, kind: type) -> None:
     mech = new_mechanism(name)
     assert isinstance(mech, kind)
-    assert mech.name == name.upper()
+    assert mech is not None and mech.name == name.upper()
 
 
 @pytest.mark.parametrize(

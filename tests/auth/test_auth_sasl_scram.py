@@ -12,7 +12,11 @@ import hmac
 import pytest
 import scramp
 
-from postroom.auth.passwords import ScramCredentials, make_scram_credentials, parse_scram_credentials
+from postroom.auth.passwords import (
+    ScramCredentials,
+    make_scram_credentials,
+    parse_scram_credentials,
+)
 from postroom.auth.sasl import (
     Challenge,
     Failure,
@@ -32,8 +36,15 @@ def _credentials(password: str, salt: bytes, iterations: int = 4096) -> ScramCre
 
 
 PENCIL = _credentials("pencil", base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="))
-ALICE = parse_scram_credentials(make_scram_credentials("wonderland"))
-assert ALICE is not None
+
+
+def _made(password: str) -> ScramCredentials:
+    creds = parse_scram_credentials(make_scram_credentials(password))
+    assert creds is not None
+    return creds
+
+
+ALICE = _made("wonderland")
 
 
 def test_rfc7677_section3_exchange() -> None:
@@ -55,9 +66,7 @@ def test_rfc7677_section3_exchange() -> None:
     assert step == Success("user", b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
 
 
-def _client(
-    user: str = "alice", password: str = "wonderland", **kw: object
-) -> scramp.ScramClient:
+def _client(user: str = "alice", password: str = "wonderland", **kw: object) -> scramp.ScramClient:
     return scramp.ScramClient(["SCRAM-SHA-256"], user, password, **kw)
 
 
@@ -114,6 +123,18 @@ def test_unknown_user_is_not_revealed() -> None:
     # ... and another unknown user gets another salt, as real users do.
     other, _ = _exchange(_client("trudy"), None, fake_salt_key=key)
     assert _salt(other) != _salt(first)
+
+
+def test_new_mechanism_passes_the_fake_salt_key() -> None:
+    def salt_shown(key: bytes) -> bytes:
+        mech = new_mechanism("scram-sha-256", fake_salt_key=key)
+        assert mech is not None
+        mech.start(b"n,,n=mallory,r=abc")
+        step = mech.scram_credentials(None)
+        assert isinstance(step, Challenge)
+        return step.data.split(b",s=")[1]
+
+    assert salt_shown(b"1" * 32) == salt_shown(b"1" * 32) != salt_shown(b"2" * 32)
 
 
 def _salt(challenge: Challenge) -> str:

@@ -156,9 +156,7 @@ def test_default_clock_is_monotonic() -> None:
     assert throttle.failure_delay("192.0.2.1") == 0.5
 
 
-@pytest.mark.parametrize(
-    "bad", [{"block_after": 0}, {"max_tracked": 0}, {"ipv6_prefix": 129}]
-)
+@pytest.mark.parametrize("bad", [{"block_after": 0}, {"max_tracked": 0}, {"ipv6_prefix": 129}])
 def test_settings_are_validated(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
-        ThrottleSettings(**bad)  # type: ignore[arg-type]
+        ThrottleSettings(**bad)
