@@ -267,8 +267,13 @@ class ServerConnection:
     def _next_line(self) -> bytes | _Marker | None:
         """The next complete line without its line ending, ``_TOO_LONG`` for a line
         over the limit (dropped up to its LF), None when more data is needed."""
-        limit = self.config.max_auth_line if self._sasl_waiting else self.config.max_line
         while True:
+            # SASL lines may be long, and so may AUTH with an initial response (RFC
+            # 5034 says a client must not send one over 255 octets: be lenient). The
+            # prefix is always known when it matters: only lines longer than
+            # ``max_line`` are judged.
+            long_ok = self._sasl_waiting or self._in[:5].upper() == b"AUTH "
+            limit = self.config.max_auth_line if long_ok else self.config.max_line
             newline = self._in.find(b"\n")
             if self._skipping:
                 if newline < 0:

@@ -81,7 +81,7 @@ class Pop3Context:
     max_errors: int = 10
     max_auth_failures: int = 3
     clock: Callable[[], float] = time.monotonic
-    _last_login: dict[str, float] = field(default_factory=dict, repr=False)
+    _last_login: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
@@ -231,9 +231,9 @@ class _Session:
         self._sasl_ended_by_engine = False
         try:
             outcome = await run_sasl(mechanism, initial, self._ask, self.ctx.authenticator)
-        except (_SessionOver, OSError, TimeoutError):
+        except _SessionOver:
             raise
-        except Exception:
+        except Exception:  # the authenticator's (temporary) failure
             log.exception("pop3 %s: SASL %s failed", self.info.peer_ip, name)
             if not self._sasl_ended_by_engine:
                 self.engine.reject_login("authentication unavailable", ResponseCode.SYS_TEMP)
@@ -250,14 +250,21 @@ class _Session:
 
     async def _ask(self, challenge: bytes) -> bytes | None:
         """``run_sasl``'s ``ask``: one "+ " challenge out, one decoded answer back
-        (None when the client cancelled)."""
+        (None when the client cancelled). Connection trouble is ``_SessionOver``, so
+        that ``_sasl_login`` can tell it from an authenticator failure."""
         self.engine.send_challenge(challenge)
-        await self._flush()
+        try:
+            await self._flush()
+        except (OSError, TimeoutError) as e:
+            raise _SessionOver from e
         while True:
             event = self.engine.next_event()
             match event:
                 case NeedData():
-                    self.engine.receive_data(await self._read())
+                    try:
+                        self.engine.receive_data(await self._read())
+                    except (OSError, TimeoutError) as e:
+                        raise _SessionOver from e
                 case AuthResponse(data):
                     return data
                 case AuthCancelled(malformed):

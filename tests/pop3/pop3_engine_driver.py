@@ -159,7 +159,8 @@ class EngineDriver:
         if len(fields) != 3:
             engine.reject_login("malformed SASL response", None)
             return
-        user, password = fields[1].decode(), fields[2].decode()
+        user = fields[1].decode(errors="replace")
+        password = fields[2].decode(errors="replace")
         if self.users.get(user) != password:
             engine.reject_login("authentication failed")
         elif self._mechanism == "X-FINAL":
