@@ -9,12 +9,14 @@ Protocol engines never see the store; this module is where the two meet.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 
 from postroom.auth.passwords import (
     ScramCredentials,
@@ -26,13 +28,20 @@ from postroom.auth.throttle import AuthThrottle
 from postroom.config import Config
 from postroom.net.listener import ConnectionInfo
 from postroom.pop3.backend import MaildropEntry
-from postroom.store.models import Entry
+from postroom.smtp.backend import Envelope, Recipient, SessionInfo
+from postroom.smtp.codes import Reply
+from postroom.smtp.params import MailParams, RcptParams
+from postroom.smtp.spool import SpooledMessage
+from postroom.store.models import Entry, LocalTarget, OverQuota, QueuedRecipient
 from postroom.store.sqlite import SqliteStore
 
 log = logging.getLogger("postroom.services")
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, ConnectionInfo],
                    Awaitable[None]]
+
+SUBMISSION = ("submission", "submissions")
+
 
 class StoreAuthenticator:
     """``postroom.auth.authenticator.Authenticator`` on the store; argon2 in threads."""
@@ -128,6 +137,92 @@ class MailSystem:
             raise
         return StoreMaildrop(self, account.address, inbox.id, inbox.uidvalidity, entries)
 
+    # ------------------------------------------------------------------ SMTP
+
+    async def check_sender(self, session: SessionInfo, address: str,
+                           params: MailParams) -> Reply | None:
+        """MX: any sender (SPF/DMARC checks come later). Submission: only addresses the
+        authenticated user owns: its own (with or without +tag) or an alias that
+        reaches it (issue: SMTP policy, 553 5.7.1)."""
+        if session.listener not in SUBMISSION:
+            return None
+        user = session.authenticated_user
+        if user is None:  # the engine refuses MAIL before AUTH; belt and braces
+            return Reply(530, "5.7.0", "Authentication required")
+        if address and await self._owns(user, address):
+            return None
+        return Reply(553, "5.7.1", f"Sender address <{address}> is not yours, {user}")
+
+    async def _owns(self, user: str, address: str) -> bool:
+        account = await self.store.get_user(user)
+        if account is None:
+            return False
+        res = await self.store.resolve(address, self.config.subaddress_delimiter)
+        return res.local_domain and any(
+            isinstance(t, LocalTarget) and t.user_id == account.id for t in res.targets)
+
+    async def check_recipient(self, session: SessionInfo, envelope: Envelope, address: str,
+                              params: RcptParams) -> Reply | None:
+        res = await self.store.resolve(address, self.config.subaddress_delimiter)
+        if not res.local_domain:
+            if session.listener in SUBMISSION and session.authenticated_user is not None:
+                return None  # relayed through the outbound queue
+            return Reply(550, "5.7.1", f"Relaying denied: <{address}> is not a local domain")
+        if not res.known:
+            return Reply(550, "5.1.1", f"<{address}>: no such user here")
+        size = envelope.mail_params.size or 0
+        for t in res.targets:
+            if isinstance(t, LocalTarget) and not await self.store.quota_ok(t.user_id, size):
+                account = await self.store.get_user_by_id(t.user_id)
+                if account is not None and account.quota and size > account.quota:
+                    return Reply(552, "5.2.2", f"<{address}>: message larger than the quota")
+                return Reply(452, "4.2.2", f"<{address}>: mailbox full, try again later")
+        return None
+
+    async def deliver(self, session: SessionInfo, envelope: Envelope,
+                      message: SpooledMessage) -> Reply:
+        """Local recipients get one shared stored copy (with Return-Path); remote ones
+        go to the outbound queue. Returns only once everything is fsync'd."""
+        local: dict[int, str] = {}
+        remote: dict[str, Recipient] = {}
+        for rcpt in envelope.recipients:
+            res = await self.store.resolve(rcpt.address, self.config.subaddress_delimiter)
+            for t in res.targets:
+                if isinstance(t, LocalTarget):
+                    local.setdefault(t.user_id, rcpt.address)
+                else:
+                    remote.setdefault(t.address.lower(), Recipient(
+                        t.address, rcpt.notify, rcpt.orcpt))
+        data: bytes | Path = Path(message.path) if message.path else message.read_all()
+        extra = b""
+        if session.listener in SUBMISSION:
+            extra = missing_headers(message, self.config.hostname)
+        if local:
+            return_path = f"Return-Path: <{envelope.mail_from}>\r\n".encode()
+            results = await self.store.deliver(data, list(local), prefix=return_path + extra)
+            failed = [r for r in results if r.error is not None]
+            if failed and len(failed) == len(results) and not remote:
+                err = failed[0].error
+                if isinstance(err, OverQuota):
+                    return Reply(452, "4.2.2", "Mailbox full, try again later")
+                return Reply(451, "4.3.0", "Local delivery failed, try again later")
+            for r in failed:
+                log.warning("%s: local delivery to user %d failed after acceptance: %s",
+                            envelope.queue_id, r.user_id, r.error)
+        if remote:
+            p = envelope.mail_params
+            await self.store.enqueue(
+                data, envelope.mail_from,
+                [QueuedRecipient(r.address, ",".join(sorted(r.notify or ())),
+                                 f"{r.orcpt[0]};{r.orcpt[1]}" if r.orcpt else "")
+                 for r in remote.values()],
+                envid=p.envid or "", ret=p.ret or "", prefix=extra)
+            self.queue_wake()
+        return Reply(250, "2.0.0", f"Ok: queued as {envelope.queue_id}")
+
+    def queue_wake(self) -> None:
+        """Called after something was queued; the relay runner hooks in here."""
+
     # ------------------------------------------------------------------ listeners
 
     def listener(self, kind: str) -> tuple[Handler, bool, bytes] | None:
@@ -142,7 +237,38 @@ class MailSystem:
                 plaintext_auth_allowed=self.config.auth.plaintext_allowed)
             return (partial(_with_ctx, handle_pop3, ctx), kind == "pop3s",
                     b"-ERR [SYS/TEMP] too many connections, try again later\r\n")
+        if kind in ("smtp", "submission", "submissions"):
+            from postroom.smtp.server import SmtpContext, SmtpLimits, handle_smtp
+
+            lim = self.config.limits
+            spool = self.config.data_dir / "spool"
+            spool.mkdir(parents=True, exist_ok=True)
+            sctx = SmtpContext(
+                hostname=self.config.hostname, listener=kind, backend=self,
+                authenticator=self.authenticator, throttle=self.throttle,
+                ssl_context=self.ssl_context if kind != "submissions" else None,
+                plaintext_auth_allowed=self.config.auth.plaintext_allowed,
+                limits=SmtpLimits(message_size=lim.message_size,
+                                  max_recipients=lim.max_recipients),
+                spool_dir=str(spool))
+            return (partial(_with_ctx, handle_smtp, sctx), kind == "submissions",
+                    b"421 4.7.0 Too many connections, try again later\r\n")
         return None
+
+
+def missing_headers(message: SpooledMessage, hostname: str) -> bytes:
+    """Message-ID and Date for a submitted message that lacks them (RFC 6409 section
+    8.2 and 8.3: the submission server may add them)."""
+    with message.open() as f:
+        head = f.read(65536)
+    end = head.find(b"\r\n\r\n")
+    block = (head if end < 0 else head[:end + 2]).lower()
+    out = b""
+    if b"\r\nmessage-id:" not in b"\r\n" + block:
+        out += f"Message-ID: <{secrets.token_hex(12)}@{hostname}>\r\n".encode()
+    if b"\r\ndate:" not in b"\r\n" + block:
+        out += f"Date: {email.utils.formatdate(localtime=False)}\r\n".encode()
+    return out
 
 
 async def _with_ctx(fn: Callable[..., Awaitable[None]], ctx: object,
