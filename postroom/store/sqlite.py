@@ -141,8 +141,8 @@ class SqliteStore:
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="store-reader")
         self._prep = ThreadPoolExecutor(4, thread_name_prefix="store-prep")
         self._writer: GroupCommitWriter | None = None
-        self._uidvalidity_last = 0
         self._uidv_lock = threading.Lock()
+        self._read_conns: list[sqlite3.Connection] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -181,6 +181,13 @@ class SqliteStore:
             self._writer = None
         self._readers.shutdown(wait=True)
         self._prep.shutdown(wait=True)
+        with self._uidv_lock:
+            conns, self._read_conns = self._read_conns, []
+        for c in conns:
+            try:
+                c.close()
+            except sqlite3.ProgrammingError:  # made in another thread: closed with it
+                pass
 
     # ------------------------------------------------------------------ plumbing
 
@@ -194,7 +201,13 @@ class SqliteStore:
         if conn is None:
             conn = self._connect(readonly=True)
             self._local.conn = conn
+            with self._uidv_lock:
+                self._read_conns.append(conn)
         return conn
+
+    def _read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a small indexed query on the calling thread (its own read connection)."""
+        return fn(self._reader())
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -287,14 +300,14 @@ class SqliteStore:
                              (local, domain)).fetchone()
             return User(*r) if r else None
 
-        return await self._read(q)
+        return self._read_now(q)
 
     async def get_user_by_id(self, user_id: int) -> User | None:
         def q(conn: sqlite3.Connection) -> User | None:
             r = conn.execute(self._USER_SQL + " WHERE u.id=?", (user_id,)).fetchone()
             return User(*r) if r else None
 
-        return await self._read(q)
+        return self._read_now(q)
 
     async def list_users(self, domain: str | None = None) -> list[User]:
         def q(conn: sqlite3.Connection) -> list[User]:
@@ -414,7 +427,7 @@ class SqliteStore:
         Order (the usual MTA lookup order): the exact user; an exact alias; the address
         without its ``+tag`` (user, then alias); the domain's catch-all. Aliases expand
         recursively up to MAX_ALIAS_DEPTH; loops stop there."""
-        return await self._read(lambda c: self._resolve(c, address, delimiter, 0, set()))
+        return self._read_now(lambda c: self._resolve(c, address, delimiter, 0, set()))
 
     def _resolve(self, conn: sqlite3.Connection, address: str, delim: str, depth: int,
                  seen: set[str]) -> Resolution:
@@ -473,7 +486,7 @@ class SqliteStore:
 
     async def get_mailbox(self, user_id: int, name: str) -> Mailbox | None:
         name = normalize_mailbox_name(name)
-        return await self._read(lambda c: self._get_mailbox(c, user_id, name))
+        return self._read_now(lambda c: self._get_mailbox(c, user_id, name))
 
     def _get_mailbox(self, conn: sqlite3.Connection, user_id: int, name: str) -> Mailbox | None:
         r = conn.execute(self._MB_SQL + " WHERE user_id=? AND name=?", (user_id, name)).fetchone()
@@ -667,27 +680,28 @@ class SqliteStore:
 
     async def read_message(self, message_id: int, start: int = 0, end: int | None = None
                            ) -> bytes:
-        """The stored bytes (CRLF) of a message, or the slice [start, end)."""
-
-        def q(conn: sqlite3.Connection) -> bytes:
-            r = conn.execute("SELECT blob, size FROM messages WHERE id=?",
-                             (message_id,)).fetchone()
-            if r is None:
-                raise NotFound("message vanished")
-            blob, size = r
-            stop = size if end is None else min(end, size)
-            if start >= stop:
-                return b""
-            if blob is not None:
-                return self.blobs.read(blob, start, stop)
-            if start == 0 and stop == size:
-                return bytes(conn.execute("SELECT body FROM messages WHERE id=?",
-                                          (message_id,)).fetchone()[0])
+        """The stored bytes (CRLF) of a message, or the slice [start, end). Inline
+        bodies are read on the calling thread (a point query, cheaper than a thread
+        hop); file bodies in the reader pool."""
+        conn = self._reader()
+        r = conn.execute("SELECT blob, size FROM messages WHERE id=?", (message_id,)).fetchone()
+        if r is None:
+            raise NotFound("message vanished")
+        blob, size = r
+        stop = size if end is None else min(end, size)
+        if start >= stop:
+            return b""
+        if blob is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._readers, self.blobs.read, blob, start, stop)
+        if start == 0 and stop == size:
+            row = conn.execute("SELECT body FROM messages WHERE id=?", (message_id,)).fetchone()
+        else:
             row = conn.execute("SELECT substr(body, ?, ?) FROM messages WHERE id=?",
                                (start + 1, stop - start, message_id)).fetchone()
-            return bytes(row[0])
-
-        return await self._read(q)
+        if row is None:
+            raise NotFound("message vanished")
+        return bytes(row[0])
 
     async def message_info(self, message_id: int) -> bytes:
         """The parse-once analysis (postroom.mime JSON) stored with the message."""
@@ -698,7 +712,7 @@ class SqliteStore:
                 raise NotFound("message vanished")
             return bytes(r[0])
 
-        return await self._read(q)
+        return self._read_now(q)
 
     # ------------------------------------------------------------------ writing messages
 
@@ -865,7 +879,7 @@ class SqliteStore:
             r = conn.execute("SELECT quota, used FROM users WHERE id=?", (user_id,)).fetchone()
             return r is not None and (not r[0] or r[1] + size <= r[0])
 
-        return await self._read(q)
+        return self._read_now(q)
 
     # ------------------------------------------------------------------ flags, copy, expunge
 

@@ -42,6 +42,7 @@ def run_round(data: Path, round_no: int, run_for: float) -> list[tuple[int, str]
         if not chunk:
             break
         buf += chunk
+    proc.stdout.close()
     for line in buf.split(b"\n"):
         parts = line.split()
         if len(parts) == 3 and parts[0] == b"ACK":
@@ -61,7 +62,7 @@ def test_kill9_loses_no_acknowledged_append(tmp_path: Path) -> None:
             assert min(u for u, _ in acks) > max(u for u, _ in all_acks)
         all_acks += acks
 
-        async def check() -> None:
+        async def check(all_acks: list[tuple[int, str]]) -> None:
             store = await SqliteStore.open(data)
             try:
                 assert await store.check_integrity() == []
@@ -77,4 +78,4 @@ def test_kill9_loses_no_acknowledged_append(tmp_path: Path) -> None:
             finally:
                 await store.close()
 
-        asyncio.run(check())
+        asyncio.run(check(all_acks))
