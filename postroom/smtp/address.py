@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import types
 from dataclasses import dataclass
 
+_idna: types.ModuleType | None
 try:  # IDNA 2008 + UTS 46 when available; the stdlib codec is IDNA 2003.
     import idna as _idna
 except ImportError:  # pragma: no cover - depends on the environment
@@ -38,7 +40,9 @@ MAX_DOMAIN = 255
 MAX_PATH = 256
 
 # RFC 5322 atext, the ASCII part.
-_ATEXT = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
+_ATEXT = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
+)
 _LDH = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 _GENERAL_TAG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 
@@ -220,7 +224,7 @@ def _read_domain_or_literal(sc: _Scanner) -> str:
         check_address_literal(literal)
         return literal
     start = sc.pos
-    while sc.peek() and sc.peek() not in "<>@,:;\" \t[]":
+    while sc.peek() and sc.peek() not in '<>@,:;" \t[]':
         sc.pos += 1
     domain = sc.text[start : sc.pos]
     check_domain(domain)

@@ -61,7 +61,10 @@ class Reply:
         last = len(lines) - 1
         # An empty text still gets its space: "334 " is the empty SASL challenge
         # (RFC 4954 section 4).
-        out = [f"{self.code}{' ' if n == last else '-'}{prefix}{line}\r\n" for n, line in enumerate(lines)]
+        out = [
+            f"{self.code}{' ' if n == last else '-'}{prefix}{line}\r\n"
+            for n, line in enumerate(lines)
+        ]
         return "".join(out).encode("utf-8")
 
     def __str__(self) -> str:

@@ -75,9 +75,10 @@ def xtext_encode(value: str) -> str:
     return "".join(out)
 
 
-def xtext_decode(text: str) -> str:
+def xtext_decode(text: str, *, utf8: bool = False) -> str:
     """Decode xtext; raises ``ValueError`` on a bad ``+XX`` or a forbidden char.
-    The decoded octets are read as UTF-8 (invalid sequences are an error)."""
+    The decoded octets are read as UTF-8 (invalid sequences are an error). ``utf8``
+    also lets raw non-ASCII through (RFC 6533 utf-8-addr-unitext, SMTPUTF8 only)."""
     out = bytearray()
     i = 0
     while i < len(text):
@@ -89,9 +90,12 @@ def xtext_decode(text: str) -> str:
             out.append(int(pair, 16))
             i += 3
             continue
-        if not 33 <= ord(ch) <= 126 or ch == "=":
+        if utf8 and ord(ch) >= 0x80:
+            out += ch.encode("utf-8")
+        elif not 33 <= ord(ch) <= 126 or ch == "=":
             raise ValueError("bad xtext character")
-        out.append(ord(ch))
+        else:
+            out.append(ord(ch))
         i += 1
     return out.decode("utf-8")
 
@@ -196,7 +200,12 @@ def parse_mail_params(text: str, extensions: Collection[str]) -> MailParams:
         else:
             raise _unknown(keyword)
     return MailParams(
-        size=size, body=body, smtputf8=smtputf8, ret=ret, envid=envid, auth=auth,
+        size=size,
+        body=body,
+        smtputf8=smtputf8,
+        ret=ret,
+        envid=envid,
+        auth=auth,
         requiretls=requiretls,
     )
 
@@ -211,13 +220,14 @@ def parse_notify(value: str) -> frozenset[str]:
     return frozenset(items)
 
 
-def parse_orcpt(value: str) -> tuple[str, str]:
-    """ORCPT=addr-type ";" xtext, RFC 3461 section 4.2."""
+def parse_orcpt(value: str, *, utf8: bool = False) -> tuple[str, str]:
+    """ORCPT=addr-type ";" xtext, RFC 3461 section 4.2 (raw UTF-8 allowed with
+    ``utf8``: RFC 6533 section 3)."""
     addr_type, semi, encoded = value.partition(";")
     if not semi or not _ADDR_TYPE.match(addr_type) or not encoded or len(value) > MAX_ORCPT:
         raise error(501, "5.5.4", "Invalid ORCPT value")
     try:
-        decoded = xtext_decode(encoded)
+        decoded = xtext_decode(encoded, utf8=utf8)
     except ValueError:
         raise error(501, "5.5.4", "Invalid ORCPT value") from None
     return addr_type.lower(), decoded
@@ -233,7 +243,7 @@ def parse_rcpt_params(text: str, extensions: Collection[str], *, utf8: bool = Fa
         if keyword == "NOTIFY" and "DSN" in extensions:
             notify = parse_notify(_need_value(keyword, value))
         elif keyword == "ORCPT" and "DSN" in extensions:
-            orcpt = parse_orcpt(_need_value(keyword, value))
+            orcpt = parse_orcpt(_need_value(keyword, value), utf8=utf8)
         else:
             raise _unknown(keyword)
     return RcptParams(notify=notify, orcpt=orcpt)
