@@ -116,8 +116,9 @@ class PreparedMessage:
 
 def _analyze(data: bytes | mmap.mmap) -> bytes:
     from postroom.mime import analyze
+    from postroom.mime.mapped import MappedBytes
 
-    return analyze(data).to_json()  # type: ignore[arg-type]
+    return analyze(MappedBytes(data) if isinstance(data, mmap.mmap) else data).to_json()
 
 
 def _normalize(data: bytes) -> bytes:
