@@ -154,3 +154,178 @@ class Dovecot:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+POSTFIX_MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {root}/queue
+data_directory = {root}/data
+maillog_file = {root}/postfix.log
+maillog_file_prefixes = {root}
+myhostname = mx.bench.test
+mydomain = bench.test
+myorigin = $myhostname
+mydestination = localhost
+inet_interfaces = {address}
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks reject_unauth_destination
+smtpd_banner = $myhostname ESMTP
+alias_maps =
+alias_database =
+biff = no
+append_dot_mydomain = no
+readme_directory = no
+message_size_limit = {message_size}
+virtual_mailbox_limit = 0
+virtual_mailbox_domains = {domains}
+virtual_mailbox_base = {root}/vmail
+virtual_mailbox_maps = texthash:{root}/vmailbox
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+"""
+
+
+def _postfix_master_cf(smtp_listen: str) -> str:
+    """The packaged master.cf with the ``smtp inet`` service moved to ``smtp_listen``
+    and every chroot turned off (a private queue directory has no chroot skeleton)."""
+    for src in (Path("/etc/postfix/master.cf"), Path("/usr/share/postfix/master.cf.dist")):
+        if src.exists():
+            break
+    out = []
+    for line in src.read_text().splitlines():
+        f = line.split()
+        if line[:1] not in ("", "#", " ", "\t") and len(f) >= 8:
+            if f[0] == "smtp" and f[1] == "inet":
+                f[0] = smtp_listen
+            f[4] = "n"
+            line = " ".join(f[:8]) + (" " + " ".join(f[8:]) if f[8:] else "")
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+class Postfix:
+    """A private Postfix on loopback: its own config, queue and data directories in one
+    temporary folder, mail for ``users`` delivered by ``virtual`` to Maildirs (nothing
+    in /etc is touched, no system user is created).
+
+    ``with Postfix(["user@example.com"]) as p: p.smtp_port, p.pids(), p.delivered(u)``
+    """
+
+    def __init__(self, users: list[str], message_size: int = 52_428_800,
+                 address: str = "127.0.0.1") -> None:
+        self.users = users
+        self.message_size = message_size
+        self.address = address
+        self.root = Path(tempfile.mkdtemp(prefix="postfix-peer-"))
+        self.conf = self.root / "conf"
+        self.smtp_port = free_port()
+        self.master_pid: int | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("postfix") is not None and (
+            Path("/etc/postfix/master.cf").exists()
+            or Path("/usr/share/postfix/master.cf.dist").exists())
+
+    def _postfix(self, *args: str) -> None:
+        # MAIL_CONFIG rather than -c: no alternate_config_directories entry needed.
+        env = dict(os.environ, MAIL_CONFIG=str(self.conf))
+        res = subprocess.run(["postfix", *args], env=env, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"postfix {' '.join(args)}: {res.stderr.strip()}")
+
+    def __enter__(self) -> Postfix:
+        r = self.root
+        os.chmod(r, 0o755)
+        for d in ("conf", "queue", "data", "vmail"):
+            (r / d).mkdir()
+        os.chown(r / "vmail", MAIL_UID, MAIL_GID)
+        domains = sorted({u.rpartition("@")[2] for u in self.users})
+        (r / "vmailbox").write_text("".join(
+            f"{u} {u.rpartition('@')[2]}/{u.rpartition('@')[0]}/\n" for u in self.users))
+        (self.conf / "main.cf").write_text(POSTFIX_MAIN_CF.format(
+            root=r, address=self.address, message_size=self.message_size,
+            domains=", ".join(domains), uid=MAIL_UID, gid=MAIL_GID))
+        (self.conf / "master.cf").write_text(
+            _postfix_master_cf(f"{self.address}:{self.smtp_port}"))
+        self._postfix("post-install", "create-missing")
+        self._postfix("set-permissions")
+        self._postfix("check")
+        self._postfix("start")
+        pidfile = r / "queue" / "pid" / "master.pid"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                self.master_pid = int(pidfile.read_text().split()[0])
+                with socket.create_connection((self.address, self.smtp_port), 0.5):
+                    return self
+            except (OSError, ValueError, IndexError):
+                time.sleep(0.1)
+        log = r / "postfix.log"
+        raise RuntimeError("postfix did not start listening: "
+                           + (log.read_text()[-2000:] if log.exists() else ""))
+
+    def pids(self) -> list[int]:
+        """The master and all its descendants (smtpd, cleanup, qmgr, virtual...)."""
+        return [] if self.master_pid is None else process_tree(self.master_pid)
+
+    def maildir(self, user: str) -> Path:
+        local, _, domain = user.rpartition("@")
+        return self.root / "vmail" / domain / local
+
+    def delivered(self, user: str) -> int:
+        """Messages in the user's Maildir new/ (delivery runs after the 250)."""
+        try:
+            return sum(1 for _ in os.scandir(self.maildir(user) / "new"))
+        except FileNotFoundError:
+            return 0
+
+    def queue_empty(self) -> bool:
+        q = self.root / "queue"
+        return not any(files for d in ("maildrop", "incoming", "active", "deferred")
+                       for _, _, files in os.walk(q / d))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.master_pid is not None:
+            try:
+                self._postfix("stop")
+            except RuntimeError:
+                os.kill(self.master_pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and Path(f"/proc/{self.master_pid}").exists():
+                time.sleep(0.1)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its live descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of each process plus those of its reaped children (cutime +
+    cstime), summed: the CPU a process tree has used so far, exited workers included."""
+    ticks = 0
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += sum(int(x) for x in f[11:15])  # fields 14-17: utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -116,7 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
                                                                          metavar="ACTION")
     q.required = True
     _json(q.add_parser("list", help="list queued messages"))
+    qs = q.add_parser("show", help="a queued message: recipients, states, last replies")
+    qs.add_argument("id", type=int)
+    _json(qs)
+    q.add_parser("retry", help="make pending recipients due now (all, or one message)"
+                 ).add_argument("id", type=int, nargs="?")
     q.add_parser("remove", help="remove a queued message").add_argument("id", type=int)
+
+    dk = sub.add_parser("dkim", help="DKIM signing keys").add_subparsers(dest="action",
+                                                                        metavar="ACTION")
+    dk.required = True
+    dg = dk.add_parser("generate", help="make a signing key for a local domain")
+    dg.add_argument("domain")
+    dg.add_argument("--algorithm", choices=["rsa", "ed25519"], default="rsa",
+                    help="rsa (2048 bits, default) or ed25519 (RFC 8463)")
+    dg.add_argument("--selector", help="DNS selector (default: postroom / postroom-ed25519)")
+    dg.add_argument("--force", action="store_true", help="replace an existing key")
+    dns = sub.add_parser("dns", help="the DNS records to publish for a domain (MX, SPF, "
+                                     "DKIM, DMARC, autoconfig)")
+    dns.add_argument("domain")
     return p
 
 
@@ -175,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         run(args)
     except (CliError, ConfigError, StoreError, admin.AdminError) as e:
         fail(str(e))
+    except Exception as e:  # a library's error (e.g. DkimError): one line, no traceback
+        if type(e).__name__.endswith("Error"):
+            fail(str(e))
+        raise
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except OSError as e:
@@ -189,7 +211,7 @@ def run(args: argparse.Namespace) -> None:
         from postroom.app import serve
 
         return serve(config)
-    cmd = (args.command, args.action)
+    cmd = (args.command, getattr(args, "action", None))
     if cmd == ("domain", "add"):
         with_store(config, lambda s: s.add_domain(args.name))
     elif cmd == ("domain", "remove"):
@@ -231,8 +253,58 @@ def run(args: argparse.Namespace) -> None:
         print_rows(rows, args.json, ["id", "created", "from", "recipients"])
     elif cmd == ("queue", "remove"):
         with_store(config, lambda s: s.remove_queued(args.id))
+    elif cmd == ("queue", "show"):
+        show_queue_item(config, args.id, args.json)
+    elif cmd == ("queue", "retry"):
+        from postroom.queue.sqlite_queue import SqliteQueueStore
+
+        n = with_store(config, lambda s: SqliteQueueStore(s).retry_now(time.time(), args.id))
+        print(f"{n} recipient(s) due now; a running server delivers them at its next pass")
+    elif args.command == "dkim":
+        from postroom import dkim
+
+        key = dkim.generate_key(config.data_dir / "dkim", args.domain,
+                                algorithm=args.algorithm, selector=args.selector,
+                                overwrite=args.force)
+        print(f"{key.record_name}. IN TXT {dkim._txt_strings(key.txt_record())}")
+    elif args.command == "dns":
+        from postroom import dkim
+
+        keys = dkim.load_keys(config.data_dir / "dkim", args.domain)
+        print("\n".join(dkim.zone_lines(dkim.dns_records(args.domain, config.hostname,
+                                                          keys))))
+        if not keys:
+            print(f"; no DKIM key yet: postroom dkim generate {args.domain}", file=sys.stderr)
     else:  # pragma: no cover - argparse guards this
         raise CliError(f"unknown command {' '.join(cmd)}")
+
+
+def show_queue_item(config: Config, queue_id: int, as_json: bool) -> None:
+    from postroom.queue.sqlite_queue import SqliteQueueStore
+
+    async def q(store: SqliteStore) -> Any:
+        item = await SqliteQueueStore(store).get(queue_id)
+        if item is None:
+            raise CliError(f"no queued message {queue_id}")
+        head = await store.read_message(item.message_id, 0, 4096)
+        return item, head
+
+    item, head = with_store(config, q)
+    row = {"id": item.id, "from": item.mail_from or "<>", "size": item.size,
+           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(item.created)),
+           "recipients": [{"address": r.address, "state": r.state, "attempts": r.attempts,
+                           "next_attempt": r.next_attempt, "last_reply": r.last_reply}
+                          for r in item.recipients]}
+    if as_json:
+        print(json.dumps(row, indent=2))
+        return
+    print(f"id {row['id']}  from {row['from']}  {row['size']} bytes  queued {row['created']}")
+    for r in item.recipients:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.next_attempt))
+        print(f"  {r.address}  {r.state}  attempts {r.attempts}  next {when}"
+              f"  {r.last_reply or '-'}")
+    end = head.find(b"\r\n\r\n")
+    print(head[: end if end >= 0 else len(head)].decode("utf-8", "replace"))
 
 
 def dev_config_text(data: Path) -> str:

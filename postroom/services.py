@@ -28,6 +28,8 @@ from postroom.auth.throttle import AuthThrottle
 from postroom.config import Config
 from postroom.net.listener import ConnectionInfo
 from postroom.pop3.backend import MaildropEntry
+from postroom.queue.runner import Bounce, QueueRunner
+from postroom.queue.submit import sign_and_enqueue
 from postroom.smtp.backend import Envelope, Recipient, SessionInfo
 from postroom.smtp.codes import Reply
 from postroom.smtp.params import MailParams, RcptParams
@@ -110,12 +112,39 @@ class MailSystem:
         self.authenticator = StoreAuthenticator(store, self.hash_pool)
         self.throttle = AuthThrottle()
         self.pop3_locks: set[str] = set()
+        self.runner: QueueRunner | None = None
+        self.dkim_dir = config.data_dir / "dkim"
 
     async def start(self) -> None:
-        pass
+        """Start the outbound queue runner (delivery to other servers)."""
+        from postroom.dns.real import DnsResolver
+        from postroom.queue.runner import QueueRunner
+
+        relay = self.config.relay
+        resolver = DnsResolver([relay.dns_server] if relay.dns_server else ())
+        self.runner = QueueRunner(self.store, self.config.hostname, resolver,
+                                  smarthost=relay.smarthost, routes=relay.routes,
+                                  bounce=self.bounce)
+        await self.runner.start()
 
     async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
+            self.runner = None
         self.hash_pool.shutdown(wait=False)
+
+    async def bounce(self, b: Bounce) -> None:
+        """A DSN for ``b.recipient`` (the original sender): local mailboxes get it
+        directly; remote senders get it through the queue, from the null sender."""
+        res = await self.store.resolve(b.recipient, self.config.subaddress_delimiter)
+        local = [t.user_id for t in res.targets if isinstance(t, LocalTarget)]
+        if local:
+            await self.store.deliver(b.message, local, prefix=b"Return-Path: <>\r\n")
+        remote = [t.address for t in res.targets if not isinstance(t, LocalTarget)]
+        if remote or not res.local_domain:
+            await self.store.enqueue(b.message, "", [QueuedRecipient(a) for a in
+                                                     (remote or [b.recipient])])
+            self.queue_wake()
 
     # ------------------------------------------------------------------ POP3
 
@@ -211,17 +240,27 @@ class MailSystem:
                             envelope.queue_id, r.user_id, r.error)
         if remote:
             p = envelope.mail_params
-            await self.store.enqueue(
-                data, envelope.mail_from,
-                [QueuedRecipient(r.address, ",".join(sorted(r.notify or ())),
-                                 f"{r.orcpt[0]};{r.orcpt[1]}" if r.orcpt else "")
-                 for r in remote.values()],
-                envid=p.envid or "", ret=p.ret or "", prefix=extra)
+            queued = [QueuedRecipient(r.address, ",".join(sorted(r.notify or ())),
+                                      f"{r.orcpt[0]};{r.orcpt[1]}" if r.orcpt else "")
+                      for r in remote.values()]
+            if session.listener in SUBMISSION:
+                # our users' mail: DKIM-signed for their domain before it is queued
+                body = (await asyncio.to_thread(data.read_bytes) if isinstance(data, Path)
+                        else data)
+                whole = extra + body
+                await sign_and_enqueue(self.store, whole, envelope.mail_from, queued,
+                                       envid=p.envid or "", ret=p.ret or "",
+                                       dkim_keys_dir=self.dkim_dir)
+            else:  # forwarding through an alias: the original signatures stay valid
+                await self.store.enqueue(data, envelope.mail_from, queued,
+                                         envid=p.envid or "", ret=p.ret or "")
             self.queue_wake()
         return Reply(250, "2.0.0", f"Ok: queued as {envelope.queue_id}")
 
     def queue_wake(self) -> None:
-        """Called after something was queued; the relay runner hooks in here."""
+        """Start delivering what was just queued, without waiting for the next poll."""
+        if self.runner is not None:
+            self.runner.wake()
 
     # ------------------------------------------------------------------ listeners
 
@@ -237,6 +276,18 @@ class MailSystem:
                 plaintext_auth_allowed=self.config.auth.plaintext_allowed)
             return (partial(_with_ctx, handle_pop3, ctx), kind == "pop3s",
                     b"-ERR [SYS/TEMP] too many connections, try again later\r\n")
+        if kind in ("imap", "imaps"):
+            from postroom.imap.server import ImapContext, handle_imap
+
+            ictx = ImapContext(
+                hostname=self.config.hostname, store=self.store,
+                authenticator=self.authenticator, throttle=self.throttle,
+                ssl_context=self.ssl_context if kind == "imap" else None,
+                plaintext_auth_allowed=self.config.auth.plaintext_allowed,
+                append_limit=self.config.limits.message_size,
+                subaddress_delimiter=self.config.subaddress_delimiter)
+            return (partial(_with_ctx, handle_imap, ictx), kind == "imaps",
+                    b"* BYE Too many connections, try again later\r\n")
         if kind in ("smtp", "submission", "submissions"):
             from postroom.smtp.server import SmtpContext, SmtpLimits, handle_smtp
 

@@ -94,6 +94,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX queue_recipients_due ON queue_recipients (state, next_attempt);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 1 -> 2: the relay counts an item's pending recipients after each attempt.
+    """
+    CREATE INDEX queue_recipients_item ON queue_recipients (queue_id, state);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
