@@ -34,7 +34,7 @@ from postroom.smtp.backend import Envelope, Recipient, SessionInfo
 from postroom.smtp.codes import Reply
 from postroom.smtp.params import MailParams, RcptParams
 from postroom.smtp.spool import SpooledMessage
-from postroom.store.models import Entry, LocalTarget, OverQuota, QueuedRecipient
+from postroom.store.models import Entry, LocalTarget, OverQuota, QueuedRecipient, Resolution
 from postroom.store.sqlite import SqliteStore
 
 log = logging.getLogger("postroom.services")
@@ -113,6 +113,8 @@ class MailSystem:
         self.throttle = AuthThrottle()
         self.pop3_locks: set[str] = set()
         self.runner: QueueRunner | None = None
+        # RCPT-time resolutions, reused at DATA time: (queue id, address) -> Resolution
+        self._resolved: dict[tuple[str, str], Resolution] = {}
         self.dkim_dir = config.data_dir / "dkim"
 
     async def start(self) -> None:
@@ -192,20 +194,22 @@ class MailSystem:
 
     async def check_recipient(self, session: SessionInfo, envelope: Envelope, address: str,
                               params: RcptParams) -> Reply | None:
-        res = await self.store.resolve(address, self.config.subaddress_delimiter)
+        size = envelope.mail_params.size or 0
+        res = await self.store.resolve(address, self.config.subaddress_delimiter, size)
         if not res.local_domain:
             if session.listener in SUBMISSION and session.authenticated_user is not None:
                 return None  # relayed through the outbound queue
             return Reply(550, "5.7.1", f"Relaying denied: <{address}> is not a local domain")
         if not res.known:
             return Reply(550, "5.1.1", f"<{address}>: no such user here")
-        size = envelope.mail_params.size or 0
-        for t in res.targets:
-            if isinstance(t, LocalTarget) and not await self.store.quota_ok(t.user_id, size):
-                account = await self.store.get_user_by_id(t.user_id)
-                if account is not None and account.quota and size > account.quota:
-                    return Reply(552, "5.2.2", f"<{address}>: message larger than the quota")
-                return Reply(452, "4.2.2", f"<{address}>: mailbox full, try again later")
+        for _, quota in res.full:  # RFC 4954 / RFC 3463: 552 5.2.2 vs 452 4.2.2
+            if size > quota:
+                return Reply(552, "5.2.2", f"<{address}>: message larger than the quota")
+            return Reply(452, "4.2.2", f"<{address}>: mailbox full, try again later")
+        self._resolved[(envelope.queue_id, address)] = res
+        if len(self._resolved) > 50_000:  # transactions reset before DATA leave entries
+            for key in list(self._resolved)[:10_000]:
+                del self._resolved[key]
         return None
 
     async def deliver(self, session: SessionInfo, envelope: Envelope,
@@ -215,7 +219,9 @@ class MailSystem:
         local: dict[int, str] = {}
         remote: dict[str, Recipient] = {}
         for rcpt in envelope.recipients:
-            res = await self.store.resolve(rcpt.address, self.config.subaddress_delimiter)
+            res = self._resolved.pop((envelope.queue_id, rcpt.address), None)
+            if res is None:
+                res = await self.store.resolve(rcpt.address, self.config.subaddress_delimiter)
             for t in res.targets:
                 if isinstance(t, LocalTarget):
                     local.setdefault(t.user_id, rcpt.address)
@@ -228,7 +234,8 @@ class MailSystem:
             extra = missing_headers(message, self.config.hostname)
         if local:
             return_path = f"Return-Path: <{envelope.mail_from}>\r\n".encode()
-            results = await self.store.deliver(data, list(local), prefix=return_path + extra)
+            results = await self.store.deliver(data, list(local), prefix=return_path + extra,
+                                               crlf=True)  # exactly as received (DATA: CRLF; BDAT: octets)
             failed = [r for r in results if r.error is not None]
             if failed and len(failed) == len(results) and not remote:
                 err = failed[0].error
@@ -253,7 +260,7 @@ class MailSystem:
                                        dkim_keys_dir=self.dkim_dir)
             else:  # forwarding through an alias: the original signatures stay valid
                 await self.store.enqueue(data, envelope.mail_from, queued,
-                                         envid=p.envid or "", ret=p.ret or "")
+                                         envid=p.envid or "", ret=p.ret or "", crlf=True)
             self.queue_wake()
         return Reply(250, "2.0.0", f"Ok: queued as {envelope.queue_id}")
 

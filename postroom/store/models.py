@@ -144,6 +144,9 @@ class Resolution:
 
     local_domain: bool
     targets: tuple[Target, ...] = ()
+    # With ``resolve(..., size=n)``: (user id, quota) of local targets that cannot take
+    # n more bytes.
+    full: tuple[tuple[int, int], ...] = ()
 
     @property
     def known(self) -> bool:

@@ -140,7 +140,7 @@ class SqliteStore:
         self.blobs = BlobStore(data_dir / "blobs")
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="store-reader")
-        self._prep = ThreadPoolExecutor(4, thread_name_prefix="store-prep")
+        self._prep = ThreadPoolExecutor(2, thread_name_prefix="store-prep")
         self._writer: GroupCommitWriter | None = None
         self._uidv_lock = threading.Lock()
         self._read_conns: list[sqlite3.Connection] = []
@@ -422,13 +422,30 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ routing
 
-    async def resolve(self, address: str, delimiter: str = "+") -> Resolution:
+    async def resolve(self, address: str, delimiter: str = "+", size: int | None = None
+                      ) -> Resolution:
         """Where mail for ``address`` goes: local accounts and/or remote addresses.
 
         Order (the usual MTA lookup order): the exact user; an exact alias; the address
         without its ``+tag`` (user, then alias); the domain's catch-all. Aliases expand
-        recursively up to MAX_ALIAS_DEPTH; loops stop there."""
-        return self._read_now(lambda c: self._resolve(c, address, delimiter, 0, set()))
+        recursively up to MAX_ALIAS_DEPTH; loops stop there. With ``size``, the answer
+        also lists local targets whose quota cannot take ``size`` more bytes (one read
+        instead of two on the SMTP RCPT path)."""
+
+        def q(conn: sqlite3.Connection) -> Resolution:
+            res = self._resolve(conn, address, delimiter, 0, set())
+            if size is None or not res.targets:
+                return res
+            full = []
+            for t in res.targets:
+                if isinstance(t, LocalTarget):
+                    r = conn.execute("SELECT quota, used FROM users WHERE id=?",
+                                     (t.user_id,)).fetchone()
+                    if r is not None and r[0] and r[1] + size > r[0]:
+                        full.append((t.user_id, int(r[0])))
+            return Resolution(res.local_domain, res.targets, tuple(full))
+
+        return self._read_now(q)
 
     def _resolve(self, conn: sqlite3.Connection, address: str, delim: str, depth: int,
                  seen: set[str]) -> Resolution:
@@ -717,9 +734,11 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ writing messages
 
-    def _prepare(self, data: bytes | Path, prefix: bytes, internaldate: float | None
-                 ) -> PreparedMessage:
-        """Normalise, analyse and (if large) write the body file. Runs off the loop."""
+    def _prepare(self, data: bytes | Path, prefix: bytes, internaldate: float | None,
+                 crlf: bool = False) -> PreparedMessage:
+        """Normalise line ends to CRLF (unless ``crlf``: store the bytes exactly as
+        given - SMTP DATA is CRLF by construction, BDAT content is exact octets), analyse
+        and (if large) write the body file. Runs off the loop for large messages."""
         when = self.clock() if internaldate is None else internaldate
         if isinstance(data, Path):
             # A spool file from SMTP: already CRLF (the SMTP engine guarantees it).
@@ -734,7 +753,8 @@ class SqliteStore:
                     mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 info = _analyze(mm)
             return PreparedMessage(size, None, name, info, when)
-        body = prefix + _normalize(data) if prefix else _normalize(data)
+        clean = data if crlf else _normalize(data)
+        body = prefix + clean if prefix else clean
         info = _analyze(body)
         if len(body) <= self.inline_max:
             return PreparedMessage(len(body), body, None, info, when)
@@ -742,11 +762,13 @@ class SqliteStore:
         return PreparedMessage(len(body), None, name, info, when)
 
     async def _prepare_async(self, data: bytes | Path, prefix: bytes,
-                             internaldate: float | None) -> PreparedMessage:
+                             internaldate: float | None, crlf: bool = False
+                             ) -> PreparedMessage:
         if isinstance(data, bytes) and len(data) <= min(16384, self.inline_max):
-            return self._prepare(data, prefix, internaldate)  # cheaper than a thread hop
+            return self._prepare(data, prefix, internaldate, crlf)  # cheaper than a thread hop
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._prep, self._prepare, data, prefix, internaldate)
+        return await loop.run_in_executor(self._prep, self._prepare, data, prefix,
+                                          internaldate, crlf)
 
     def _insert_message(self, conn: sqlite3.Connection, ctx: WriteContext,
                         msg: PreparedMessage) -> int:
@@ -829,13 +851,14 @@ class SqliteStore:
 
     async def deliver(self, data: bytes | Path, user_ids: Sequence[int], *,
                       prefix: bytes = b"", mailbox: str = "INBOX", flags: Flags = NO_FLAGS,
-                      internaldate: float | None = None) -> list[DeliveryResult]:
+                      internaldate: float | None = None, crlf: bool = False
+                      ) -> list[DeliveryResult]:
         """Deliver one message to several local accounts, sharing one stored body.
 
         ``prefix`` (e.g. Return-Path) is prepended. A recipient whose ``mailbox`` does not
         exist gets the message in INBOX. The result list matches ``user_ids``; a
         per-recipient failure (OverQuota, NotFound) is reported there, not raised."""
-        msg = await self._prepare_async(data, prefix, internaldate)
+        msg = await self._prepare_async(data, prefix, internaldate, crlf)
 
         def op(conn: sqlite3.Connection, ctx: WriteContext) -> list[DeliveryResult]:
             mid = self._insert_message(conn, ctx, msg)
@@ -1037,11 +1060,11 @@ class SqliteStore:
 
     async def enqueue(self, data: bytes | Path, mail_from: str,
                       recipients: Sequence[QueuedRecipient], *, envid: str = "", ret: str = "",
-                      prefix: bytes = b"") -> QueueItem:
+                      prefix: bytes = b"", crlf: bool = False) -> QueueItem:
         """Put a message for remote recipients into the durable outbound queue."""
         if not recipients:
             raise Invalid("nothing to queue: no recipients")
-        msg = await self._prepare_async(data, prefix, None)
+        msg = await self._prepare_async(data, prefix, None, crlf)
         now = self.clock()
 
         def op(conn: sqlite3.Connection, ctx: WriteContext) -> QueueItem:
