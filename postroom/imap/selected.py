@@ -20,7 +20,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from postroom.store.models import Changes, Entry, Flags
+from postroom.store.models import Changes, Entry, Flags, Mailbox
 
 
 @dataclass
@@ -53,6 +53,7 @@ class SelectedMailbox:
         self.recent: set[int] = {u for u in self.uids if recent_range[0] <= u < recent_range[1]}
         self.pending_expunge: list[int] = []  # UIDs gone in the store, not yet announced
         self.saved_result: list[int] = []  # SEARCHRES "$" (RFC 5182), as UIDs
+        self.mailbox: Mailbox | None = None  # the store's record, for COPY/MOVE
 
     # ------------------------------------------------------------------ lookups
 
@@ -70,14 +71,14 @@ class SelectedMailbox:
     def max_uid(self) -> int:
         return self.uids[-1] if self.uids else 0
 
-    def resolve_uids(self, uid_ranges: Iterable[tuple[int, int | None]]) -> list[int]:
+    def resolve_uids(self, uid_ranges: Iterable[tuple[int | None, int | None]]) -> list[int]:
         """UIDs present in the mailbox for ranges (lo, hi); hi None means ``*``. A range
         ``n:*`` always includes the highest UID, even when n is above it (RFC 9051
         section 6.4.9 / 9)."""
         top = self.max_uid()
         out: set[int] = set()
         for lo, hi in uid_ranges:
-            a = top if lo is None else lo  # type: ignore[comparison-overlap]
+            a = top if lo is None else lo
             b = top if hi is None else hi
             if a > b:
                 a, b = b, a
@@ -86,13 +87,14 @@ class SelectedMailbox:
             out.update(self.uids[i:j])
         return sorted(out)
 
-    def resolve_seqs(self, seq_ranges: Iterable[tuple[int, int | None]]) -> list[int] | None:
+    def resolve_seqs(self, seq_ranges: Iterable[tuple[int | None, int | None]]
+                     ) -> list[int] | None:
         """Sequence numbers for ranges; ``*`` is the last message. None if a number is
         out of range (the caller answers BAD, RFC 9051 section 9 seq-number)."""
         n = self.exists
         out: set[int] = set()
         for lo, hi in seq_ranges:
-            a = n if lo is None else lo  # type: ignore[comparison-overlap]
+            a = n if lo is None else lo
             b = n if hi is None else hi
             if a > b:
                 a, b = b, a

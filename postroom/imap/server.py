@@ -1,0 +1,216 @@
+"""The IMAP listener's shell: bytes from the socket into the receiver, commands into the
+session, responses back out.
+
+Theory of operation: one coroutine per connection. The sans-IO ``CommandReceiver`` turns
+bytes into events; complete commands are parsed (``parse_command``) and executed by the
+``ImapSession`` (``session.py``), which writes its responses through this module's
+``Connection``. Sub-dialogues that need more client lines (AUTHENTICATE, IDLE) ask the
+connection for them, so the receiver stays the only parser of client bytes. Literals are
+accepted or refused before the client sends them (APPENDLIMIT, RFC 7889).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from postroom.auth.authenticator import Authenticator
+from postroom.auth.throttle import AuthThrottle
+from postroom.imap.commands import parse_command
+from postroom.imap.commands.append import append_mailbox
+from postroom.imap.errors import ParseError
+from postroom.imap.grammar.options import ParseOptions
+from postroom.imap.receiver import (
+    Command,
+    CommandReceiver,
+    Line,
+    NeedData,
+    NeedLiteral,
+    ReceiverConfig,
+    Rejected,
+)
+from postroom.imap.responses import Continuation, Response, Tagged, bye, error_response
+from postroom.net.listener import ConnectionInfo, discard_buffered
+from postroom.store.sqlite import SqliteStore
+
+log = logging.getLogger("postroom.imap")
+
+WRITE_HIGH_WATER = 256 * 1024
+
+
+def _never(ip: str) -> bool:
+    return False
+
+
+@dataclass
+class ImapContext:
+    """What every IMAP connection of one listener shares."""
+
+    hostname: str
+    store: SqliteStore
+    authenticator: Authenticator
+    throttle: AuthThrottle
+    ssl_context: ssl.SSLContext | None = None  # for STARTTLS; None: not offered
+    plaintext_auth_allowed: Callable[[str], bool] = _never
+    append_limit: int = 52_428_800
+    subaddress_delimiter: str = "+"
+    idle_timeout: float = 1800.0  # RFC 9051 section 5.4: at least 30 minutes
+    preauth_timeout: float = 60.0
+    write_timeout: float = 120.0
+    max_errors: int = 20  # BAD answers before BYE
+    max_auth_failures: int = 3
+    read_size: int = 64 * 1024
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class Connection:
+    """The socket side of one session: buffered writes with backpressure, reads through
+    the receiver, STARTTLS."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 info: ConnectionInfo, ctx: ImapContext) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.info = info
+        self.ctx = ctx
+        self.receiver = CommandReceiver(ReceiverConfig(max_append_literal=ctx.append_limit))
+        self.options = ParseOptions()
+        self.pending = 0
+        self.closed = False
+
+    # ------------------------------------------------------------------ output
+
+    def send(self, response: Response | bytes) -> None:
+        if self.closed:
+            return
+        chunks = [response] if isinstance(response, bytes) else response.chunks()
+        for c in chunks:
+            self.writer.write(c)
+            self.pending += len(c)
+
+    async def flush(self) -> None:
+        """Drain when enough is buffered (or always, when ``force``)."""
+        if self.pending and not self.closed:
+            self.pending = 0
+            try:
+                await asyncio.wait_for(self.writer.drain(), self.ctx.write_timeout)
+            except (TimeoutError, ConnectionError) as e:
+                self.closed = True
+                raise ConnectionClosed from e
+
+    async def maybe_flush(self) -> None:
+        if self.pending >= WRITE_HIGH_WATER:
+            await self.flush()
+
+    # ------------------------------------------------------------------ input
+
+    async def read_more(self, seconds: float) -> None:
+        try:
+            data = await asyncio.wait_for(self.reader.read(self.ctx.read_size), seconds)
+        except TimeoutError:
+            raise
+        except (ConnectionError, OSError) as e:
+            raise ConnectionClosed from e
+        if not data:
+            raise ConnectionClosed
+        self.receiver.feed(data)
+
+    async def read_line(self, seconds: float) -> bytes:
+        """One raw client line (AUTHENTICATE response, IDLE's DONE)."""
+        self.receiver.expect_line()
+        while True:
+            ev = self.receiver.next_event()
+            if isinstance(ev, Line):
+                return ev.data
+            if isinstance(ev, NeedData):
+                await self.flush()
+                await self.read_more(seconds)
+                continue
+            if isinstance(ev, Rejected):
+                return b"*"  # an overlong response line: treat as a cancel
+            raise ConnectionClosed  # cannot happen in line mode
+
+    async def start_tls(self) -> None:
+        assert self.ctx.ssl_context is not None
+        await self.flush()
+        discard_buffered(self.reader)
+        self.receiver.discard_buffered()
+        await self.writer.start_tls(self.ctx.ssl_context)
+        self.info.update_tls(self.writer)
+
+
+async def handle_imap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      info: ConnectionInfo, ctx: ImapContext) -> None:
+    from postroom.imap.session import ImapSession, State
+
+    conn = Connection(reader, writer, info, ctx)
+    session = ImapSession(ctx, conn)
+    errors = 0
+    try:
+        conn.send(session.greeting())
+        await conn.flush()
+        while session.state is not State.LOGOUT:
+            ev = conn.receiver.next_event()
+            if isinstance(ev, NeedData):
+                await conn.flush()
+                timeout = (ctx.idle_timeout if session.state is not State.NOT_AUTHENTICATED
+                           else ctx.preauth_timeout)
+                try:
+                    await conn.read_more(timeout)
+                except TimeoutError:
+                    conn.send(bye("Autologout: idle for too long"))
+                    break
+                continue
+            if isinstance(ev, NeedLiteral):
+                refusal = await session.check_literal(ev)
+                if refusal is not None:
+                    conn.receiver.reject_literal(status=refusal[0], code=refusal[1],
+                                                 text=refusal[2])
+                else:
+                    conn.receiver.accept_literal()
+                    if ev.synchronizing:
+                        conn.send(Continuation("Ready for literal data"))
+                        await conn.flush()
+                continue
+            if isinstance(ev, Rejected):
+                conn.send(error_response(ev))
+                errors += 1
+            elif isinstance(ev, Command):
+                try:
+                    cmd = parse_command(ev, conn.options)
+                except ParseError as e:
+                    conn.send(error_response(e))
+                    errors += e.status == "BAD"
+                else:
+                    ok = await session.execute(cmd)
+                    errors += not ok
+            elif isinstance(ev, Line):  # a stray line outside a dialogue
+                conn.send(Tagged("*", "BAD", "Unexpected line"))
+                errors += 1
+            if errors >= ctx.max_errors:
+                conn.send(bye("Too many errors"))
+                break
+            await conn.maybe_flush()
+        await conn.flush()
+    except ConnectionClosed:
+        pass
+    except ssl.SSLError as e:
+        log.info("imap %s: TLS failed: %s", info.peer_ip, e)
+    finally:
+        await session.close()
+        if not writer.is_closing():
+            writer.close()
+
+
+def literal_target(ev: NeedLiteral, utf8: bool) -> str | None:
+    """The APPEND target named on a literal's announcing line, if readable."""
+    if ev.command != "APPEND":
+        return None
+    return append_mailbox(ev.line, ParseOptions(utf8=utf8))
