@@ -417,11 +417,9 @@ class ImapSession:
                 if read_task in done:
                     read_task.result()  # raises ConnectionClosed on EOF
                     read_task = None
-                    self.conn.receiver.expect_line()
-                    continue
+                    continue  # the receiver stays in line mode until the line is complete
                 await self.report_updates(allow_expunge=True)
                 await self.conn.flush()
-                self.conn.receiver.expect_line()
         finally:
             if read_task is not None and not read_task.done():
                 read_task.cancel()
