@@ -69,3 +69,44 @@ def test_bad_config_names_the_key(tmp: Path) -> None:
 def test_usage_error_exits_2(tmp: Path) -> None:
     r = run(tmp, "frobnicate")
     assert r.returncode == 2
+
+
+def test_dkim_generate_and_dns_records(tmp: Path) -> None:
+    run(tmp, "domain", "add", "example.com")
+    r = run(tmp, "dkim", "generate", "example.com")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("postroom._domainkey.example.com. IN TXT \"v=DKIM1; k=rsa; p=")
+    assert run(tmp, "dkim", "generate", "example.com", "--algorithm", "ed25519").returncode == 0
+    again = run(tmp, "dkim", "generate", "example.com")
+    assert again.returncode == 1 and "exists already" in again.stderr
+    zone = run(tmp, "dns", "example.com").stdout
+    for needle in ("example.com. IN MX 10 mx.test.", '"v=spf1 mx -all"', "k=ed25519",
+                   "_dmarc.example.com. IN TXT", "_imaps._tcp.example.com. IN SRV"):
+        assert needle in zone, needle
+
+
+def test_queue_list_show_retry_remove(tmp: Path) -> None:
+    import asyncio
+
+    from postroom.store.models import QueuedRecipient
+    from postroom.store.sqlite import SqliteStore
+
+    async def enqueue() -> int:
+        store = await SqliteStore.open(tmp / "data")
+        try:
+            item = await store.enqueue(b"Subject: q\r\n\r\nbody\r\n", "a@example.com",
+                                       [QueuedRecipient("x@remote.test")])
+            return item.id
+        finally:
+            await store.close()
+
+    qid = asyncio.run(enqueue())
+    rows = json.loads(run(tmp, "queue", "list", "--json").stdout)
+    assert rows[0]["id"] == qid and rows[0]["recipients"] == ["x@remote.test"]
+    shown = json.loads(run(tmp, "queue", "show", str(qid), "--json").stdout)
+    assert shown["recipients"][0]["state"] == "pending"
+    assert "1 recipient(s) due now" in run(tmp, "queue", "retry", str(qid)).stdout
+    assert run(tmp, "queue", "remove", str(qid)).returncode == 0
+    assert json.loads(run(tmp, "queue", "list", "--json").stdout) == []
+    missing = run(tmp, "queue", "show", "999")
+    assert missing.returncode == 1 and "no queued message 999" in missing.stderr
