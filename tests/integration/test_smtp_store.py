@@ -63,3 +63,20 @@ def test_submission_requires_auth_and_owned_sender_and_queues_remote(tmp_path: P
         queued = srv.call(srv.store.list_queue())
         assert [r.address for r in queued[0].recipients] == ["carol@remote.test"]
         assert queued[0].mail_from == "bob+lists@example.com"
+
+
+def test_quota_answered_at_rcpt(tmp_path: Path) -> None:
+    with running_server(tmp_path, listeners=("smtp",), users=PASSWORDS) as srv:
+        srv.call(srv.store.set_quota(BOB, 1000))
+        with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=10) as s:
+            s.ehlo("client.remote.test")
+            # declared size larger than the whole quota: permanent
+            assert s.docmd("MAIL", "FROM:<x@remote.test> SIZE=5000")[0] == 250
+            code, text = s.docmd("RCPT", f"TO:<{BOB}>")
+            assert (code, text[:5]) == (552, b"5.2.2")
+            s.rset()
+            # fits the quota: accepted; then the mailbox is full: temporary
+            s.sendmail("x@remote.test", [BOB], b"Subject: a\r\n\r\n" + b"x" * 500 + b"\r\n")
+            assert s.docmd("MAIL", "FROM:<x@remote.test> SIZE=200")[0] == 250
+            code, text = s.docmd("RCPT", f"TO:<{BOB}>")
+            assert (code, text[:5]) == (452, b"4.2.2")
