@@ -77,6 +77,6 @@ def test_quota_answered_at_rcpt(tmp_path: Path) -> None:
             s.rset()
             # fits the quota: accepted; then the mailbox is full: temporary
             s.sendmail("x@remote.test", [BOB], b"Subject: a\r\n\r\n" + b"x" * 500 + b"\r\n")
-            assert s.docmd("MAIL", "FROM:<x@remote.test> SIZE=200")[0] == 250
+            assert s.docmd("MAIL", "FROM:<x@remote.test> SIZE=400")[0] == 250
             code, text = s.docmd("RCPT", f"TO:<{BOB}>")
             assert (code, text[:5]) == (452, b"4.2.2")
