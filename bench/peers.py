@@ -87,11 +87,14 @@ def free_port() -> int:
 class Dovecot:
     """``with Dovecot(users) as d: d.imap_port, d.pop3_port, d.deliver(user, bytes)``"""
 
-    def __init__(self, users: dict[str, str], raw_passwords: bool = False) -> None:
+    def __init__(self, users: dict[str, str], raw_passwords: bool = False,
+                 extra_conf: str = "") -> None:
         """``users``: address -> password (or, with ``raw_passwords``, a scheme-tagged
-        hash such as ``{ARGON2ID}$argon2id$...``)."""
+        hash such as ``{ARGON2ID}$argon2id$...``). ``extra_conf`` is appended to the
+        generated dovecot.conf (global settings; later values win)."""
         self.users = users
         self.raw_passwords = raw_passwords
+        self.extra_conf = extra_conf
         self.root = Path(tempfile.mkdtemp(prefix="dovecot-peer-"))
         self.imap_port = free_port()
         self.pop3_port = free_port()
@@ -113,7 +116,7 @@ class Dovecot:
             os.chown(r / d, MAIL_UID, MAIL_GID)
         (r / "dovecot.conf").write_text(DOVECOT_CONF.format(
             root=r, uid=MAIL_UID, gid=MAIL_GID, imap_port=self.imap_port,
-            pop3_port=self.pop3_port))
+            pop3_port=self.pop3_port) + self.extra_conf)
         self.proc = subprocess.Popen(["dovecot", "-F", "-c", str(r / "dovecot.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 15
@@ -144,6 +147,27 @@ class Dovecot:
         path = self.maildir(user) / "new" / name
         path.write_bytes(data)
         os.chown(path, MAIL_UID, MAIL_GID)
+
+    def put(self, user: str, data: bytes, flags: str = "", mtime: float | None = None,
+            ) -> None:
+        """Put a message straight into cur/ as an already-seen-by-a-client file: maildir
+        ``flags`` letters (F R S T D), ``mtime`` as the internal date, and the sizes in
+        the name (S= on disk, W= with CRLF) so Dovecot need not stat or read it to
+        index it. ``data`` may use CRLF or LF; it is stored with LF (maildir usage)."""
+        self._seq += 1
+        data = data.replace(b"\r\n", b"\n")
+        when = time.time() if mtime is None else mtime
+        vsize = len(data) + data.count(b"\n")
+        name = (f"{int(when)}.M{self._seq}P{os.getpid()}.bench,S={len(data)},"
+                f"W={vsize}:2,{''.join(sorted(flags))}")
+        path = self.maildir(user) / "cur" / name
+        path.write_bytes(data)
+        os.chown(path, MAIL_UID, MAIL_GID)
+        os.utime(path, (when, when))
+
+    def pids(self) -> list[int]:
+        """The master and all its children (login, auth, imap, ...)."""
+        return [] if self.proc is None else process_tree(self.proc.pid)
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -213,7 +237,11 @@ class Postfix:
     """
 
     def __init__(self, users: list[str], message_size: int = 52_428_800,
-                 address: str = "127.0.0.1") -> None:
+                 address: str = "127.0.0.1",
+                 transports: dict[str, str] | None = None) -> None:
+        """``transports``: domain -> "host:port" next hops (Postfix relays mail for
+        these domains there, e.g. to a Postroom under test)."""
+        self.transports = transports or {}
         self.users = users
         self.message_size = message_size
         self.address = address
@@ -244,9 +272,16 @@ class Postfix:
         domains = sorted({u.rpartition("@")[2] for u in self.users})
         (r / "vmailbox").write_text("".join(
             f"{u} {u.rpartition('@')[2]}/{u.rpartition('@')[0]}/\n" for u in self.users))
-        (self.conf / "main.cf").write_text(POSTFIX_MAIN_CF.format(
+        (r / "transport").write_text("".join(
+            f"{d} smtp:[{hp.rpartition(':')[0]}]:{hp.rpartition(':')[2]}\n"
+            for d, hp in self.transports.items()))
+        main_cf = POSTFIX_MAIN_CF.format(
             root=r, address=self.address, message_size=self.message_size,
-            domains=", ".join(domains), uid=MAIL_UID, gid=MAIL_GID))
+            domains=", ".join(domains), uid=MAIL_UID, gid=MAIL_GID)
+        if self.transports:
+            main_cf += (f"transport_maps = texthash:{r}/transport\n"
+                        f"relay_domains = {', '.join(sorted(self.transports))}\n")
+        (self.conf / "main.cf").write_text(main_cf)
         (self.conf / "master.cf").write_text(
             _postfix_master_cf(f"{self.address}:{self.smtp_port}"))
         self._postfix("post-install", "create-missing")
@@ -316,6 +351,24 @@ def process_tree(root: int) -> list[int]:
         out.append(pid)
         todo += children.get(pid, [])
     return out
+
+
+def memory_kb(pids: list[int]) -> tuple[int, int]:
+    """(RSS, PSS) in kB summed over ``pids``. RSS counts shared pages once per process
+    (libraries, the page cache of mapped files); PSS divides them among the sharers."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key == "Rss":
+                        rss += int(value.split()[0])
+                    elif key == "Pss":
+                        pss += int(value.split()[0])
+        except OSError:
+            continue
+    return rss, pss
 
 
 def cpu_seconds(pids: list[int]) -> float:
