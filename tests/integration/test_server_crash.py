@@ -1,0 +1,115 @@
+"""kill -9 of the whole server while SMTP clients send: every message that got its 250
+is in the mailbox after a restart, exactly once (issue: SMTP, Durability)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from postroom import admin
+from postroom.store.sqlite import SqliteStore
+
+BOB = "bob@example.com"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(cfg: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "postroom", "-c", str(cfg), "serve"],
+                            stderr=subprocess.DEVNULL, env=dict(
+                                os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+@pytest.mark.slow
+def test_kill9_during_smtp_loses_no_acknowledged_message(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = tmp_path / "postroom.toml"
+    cfg.write_text(f'hostname = "mx.test"\ndata_dir = "{tmp_path / "data"}"\n'
+                   f'[listen]\nsmtp = ["127.0.0.1:{port}"]\n'
+                   '[limits]\nmax_connections_per_ip = 1000\n')
+
+    async def provision() -> None:
+        store = await SqliteStore.open(tmp_path / "data")
+        await store.add_domain("example.com")
+        await admin.add_user(store, BOB, "a long password")
+        await store.close()
+
+    asyncio.run(provision())
+    acked: list[str] = []
+    lock = threading.Lock()
+
+    def client(worker: int, round_no: int, stop: threading.Event) -> None:
+        i = 0
+        while not stop.is_set():
+            token = f"r{round_no}-w{worker}-{i}"
+            i += 1
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=5) as s:
+                    while not stop.is_set():
+                        s.sendmail("a@remote.test", [BOB],
+                                   f"Subject: {token}\r\n\r\nbody\r\n".encode())
+                        with lock:
+                            acked.append(token)
+                        token = f"r{round_no}-w{worker}-{i}"
+                        i += 1
+            except (OSError, smtplib.SMTPException):
+                time.sleep(0.01)
+
+    for round_no in range(3):
+        proc = start(cfg, port)
+        stop = threading.Event()
+        threads = [threading.Thread(target=client, args=(w, round_no, stop)) for w in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.8 + 0.3 * round_no)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stop.set()
+        for t in threads:
+            t.join(10)
+
+    async def check() -> None:
+        store = await SqliteStore.open(tmp_path / "data")
+        try:
+            assert await store.check_integrity() == []
+            user = await store.get_user(BOB)
+            assert user is not None
+            mb = await store.get_mailbox(user.id, "INBOX")
+            assert mb is not None
+            subjects = []
+            for e in await store.list_entries(mb.id):
+                head = await store.read_message(e.message_id, 0, 2000)
+                line = next(ln for ln in head.split(b"\r\n") if ln.startswith(b"Subject: "))
+                subjects.append(line[9:].decode())
+            assert acked, "nothing was acknowledged"
+            missing = set(acked) - set(subjects)
+            assert not missing, f"{len(missing)} acknowledged messages lost"
+            dupes = {s for s in subjects if subjects.count(s) > 1}
+            assert not dupes, f"stored twice: {sorted(dupes)[:5]}"
+        finally:
+            await store.close()
+
+    asyncio.run(check())
