@@ -276,7 +276,7 @@ def run(args: argparse.Namespace) -> None:
         if not keys:
             print(f"; no DKIM key yet: postroom dkim generate {args.domain}", file=sys.stderr)
     else:  # pragma: no cover - argparse guards this
-        raise CliError(f"unknown command {' '.join(cmd)}")
+        raise CliError(f"unknown command {args.command}")
 
 
 def show_queue_item(config: Config, queue_id: int, as_json: bool) -> None:

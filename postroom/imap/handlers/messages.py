@@ -101,9 +101,6 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
     except BadSet:
         return Tagged(cmd.tag, "BAD", "Invalid message sequence number")
     items = list(cmd.items)
-    if cmd.uid and not any(isinstance(i, c.FetchAttribute) and i.name == "UID"
-                           for i in items):
-        items.insert(0, c.FetchAttribute("UID"))
     modseq = cmd.changed_since is not None or any(
         isinstance(i, c.FetchAttribute) and i.name == "MODSEQ" for i in items)
     if modseq:
@@ -125,7 +122,7 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
             sel.apply_flags(changed)
             if not any(isinstance(i, c.FetchAttribute) and i.name == "FLAGS"
                        for i in items):
-                items.append(c.FetchAttribute("FLAGS"))
+                items.insert(0, c.FetchAttribute("FLAGS"))  # before the bodies, as Dovecot
     failed_cte = None
     for uid in uids:
         entry = sel.entries.get(uid)
@@ -136,7 +133,8 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
             values = await fetch_items(entry, items, session.source,
                                        recent=uid in sel.recent, rev1=not session.rev2,
                                        utf8=session.utf8,
-                                       include_modseq=session.condstore and modseq)
+                                       include_modseq=session.condstore and modseq,
+                                       include_uid=cmd.uid)
         except UnknownCte as e:
             failed_cte = e
             continue
