@@ -15,7 +15,7 @@ from conftest import require
 from harness import running_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from peers import Postfix, free_port  # noqa: E402
+from peers import Postfix, free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
