@@ -110,3 +110,40 @@ def test_queue_list_show_retry_remove(tmp: Path) -> None:
     assert json.loads(run(tmp, "queue", "list", "--json").stdout) == []
     missing = run(tmp, "queue", "show", "999")
     assert missing.returncode == 1 and "no queued message 999" in missing.stderr
+
+
+def test_dev_quick_start_serves_and_stops_gracefully(tmp_path: Path) -> None:
+    import imaplib
+    import re
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "postroom", "dev", "--data",
+                             str(tmp_path / "dev")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        banner = ""
+        while "Stop with Ctrl-C" not in banner:
+            line = proc.stdout.readline()
+            assert line, "postroom dev exited early"
+            banner += line
+        password = re.search(r"password\s+(\S+)", banner)
+        assert password is not None
+        deadline = time.monotonic() + 20
+        while "ready:" not in proc.stderr.readline():
+            assert time.monotonic() < deadline
+        m = imaplib.IMAP4("127.0.0.1", 2143)
+        assert m.login("user@example.test", password.group(1))[0] == "OK"
+        m.logout()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+    # second run reuses the folder and the same credentials
+    assert (tmp_path / "dev" / "credentials.txt").read_text().split()[-1] == password.group(1)
