@@ -94,20 +94,28 @@ class GroupCommitWriter:
         ctx = WriteContext()
         try:
             conn.execute("BEGIN IMMEDIATE")
+            # A lone op needs no savepoint: if it fails, the whole (empty) transaction is
+            # rolled back instead.
+            alone = len(batch) == 1
             for op, fut in batch:
                 if not fut.set_running_or_notify_cancel():
                     continue
-                conn.execute("SAVEPOINT op")
+                if not alone:
+                    conn.execute("SAVEPOINT op")
                 mark = len(ctx.after)
                 try:
                     result = op(conn, ctx)
                 except BaseException as e:  # the op's own failure: undo it alone
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
+                    conn.execute("ROLLBACK" if alone else "ROLLBACK TO op")
+                    if alone:
+                        conn.execute("BEGIN IMMEDIATE")
+                    else:
+                        conn.execute("RELEASE op")
                     del ctx.after[mark:]
                     outcomes.append((fut, None, e))
                 else:
-                    conn.execute("RELEASE op")
+                    if not alone:
+                        conn.execute("RELEASE op")
                     outcomes.append((fut, result, None))
             conn.execute("COMMIT")
         except BaseException as e:  # the commit itself failed: nothing of the batch holds
