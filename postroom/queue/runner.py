@@ -105,6 +105,20 @@ class _Job:
     domain: str
 
 
+@dataclass
+class _Group:
+    """The work for one route (next-hop set): a queue that passes feed and that up to
+    ``max_sessions_per_destination`` workers drain, each over one reused session."""
+
+    route: Route
+    pending: deque[_Job]
+    sem: asyncio.Semaphore
+    workers: int = 0
+
+
+COALESCE_SECONDS = 0.05
+
+
 class QueueRunner:
     """Delivers the outbound queue. See the module docstring."""
 
@@ -125,7 +139,7 @@ class QueueRunner:
         ssl_context: ssl.SSLContext | None = None,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         max_sessions: int = 20,
-        max_sessions_per_destination: int = 2,
+        max_sessions_per_destination: int = 10,
         max_recipients: int = 100,
         batch: int = 500,
         poll_interval: float = 60.0,
@@ -159,8 +173,9 @@ class QueueRunner:
         self.poll_interval = poll_interval
         self.connector: Connector = connector or SmtpClientSession.connect
         self._sessions = asyncio.Semaphore(max_sessions)
-        self._destinations: dict[str, tuple[asyncio.Semaphore, int]] = {}
+        self._groups: dict[str, _Group] = {}
         self._in_flight: set[int] = set()
+        self.max_in_flight = max(batch * 4, 2000)
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -202,7 +217,10 @@ class QueueRunner:
 
     async def run_once(self) -> PassStats:
         """One full pass, waiting for every delivery it started (tests, tools)."""
-        return await self._pass(wait=True)
+        stats = await self._pass(wait=True)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+        return stats
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -217,6 +235,10 @@ class QueueRunner:
                 break
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+            if self._in_flight and not self._stopping:
+                # Work is already flowing: let wake-ups (one per queued message under
+                # load) coalesce into one pass instead of one scan each.
+                await asyncio.sleep(COALESCE_SECONDS)
 
     async def _delay(self, *, took_some: bool) -> float:
         due = await self.queue.next_due()
@@ -234,7 +256,10 @@ class QueueRunner:
     async def _pass(self, *, wait: bool) -> PassStats:
         stats = PassStats()
         now = self.clock()
-        entries = await self.queue.due(now, self.batch, exclude=self._in_flight)
+        room = min(self.batch, self.max_in_flight - len(self._in_flight))
+        if room <= 0:  # enough in flight; finishing work wakes the loop again
+            return stats
+        entries = await self.queue.due(now, room, exclude=self._in_flight)
         if not entries:
             return stats
         jobs: dict[str, list[_Job]] = {}
@@ -260,7 +285,7 @@ class QueueRunner:
             else:
                 groups.setdefault(route.key, (route, []))[1].extend(domain_jobs)
         for route, group_jobs in groups.values():
-            started.append(self._spawn(self._deliver_group(route, group_jobs, stats)))
+            started += self._feed(route, group_jobs, stats)
         if wait and started:
             await asyncio.gather(*started)
         return stats
@@ -274,6 +299,20 @@ class QueueRunner:
         except Exception:
             log.exception("routing %s failed", domain)
             return LOCAL_ERROR
+
+    def _track(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        """Run ``coro`` as a task that ``stop`` and ``run_once`` wait for."""
+
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("recording a delivery outcome failed")
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         async def run() -> None:
@@ -292,28 +331,31 @@ class QueueRunner:
         task.add_done_callback(done)
         return task
 
-    async def _deliver_group(self, route: Route, jobs: list[_Job], stats: PassStats) -> None:
-        pending = deque(jobs)
-        workers = min(self.max_sessions_per_destination, len(jobs))
-        sem = self._destination(route.key, +1)
-        try:
-            await asyncio.gather(
-                *(self._worker(route, pending, sem, stats) for _ in range(workers))
-            )
-        finally:
-            self._destination(route.key, -1)
-            for job in pending:  # cancelled: still pending in the store
-                self._release(job)
+    def _feed(self, route: Route, jobs: list[_Job], stats: PassStats
+              ) -> list[asyncio.Task[None]]:
+        """Queue ``jobs`` on their route's group; start workers up to the limit. A
+        route already being delivered keeps its sessions (no reconnect per pass)."""
+        g = self._groups.get(route.key)
+        if g is None:
+            g = _Group(route, deque(), asyncio.Semaphore(self.max_sessions_per_destination))
+            self._groups[route.key] = g
+        g.pending.extend(jobs)
+        started = []
+        while g.workers < min(self.max_sessions_per_destination, len(g.pending)):
+            g.workers += 1
+            started.append(self._spawn(self._group_worker(g, stats)))
+        return started
 
-    def _destination(self, key: str, delta: int) -> asyncio.Semaphore:
-        sem, users = self._destinations.get(
-            key, (asyncio.Semaphore(self.max_sessions_per_destination), 0)
-        )
-        if users + delta <= 0:
-            self._destinations.pop(key, None)
-        else:
-            self._destinations[key] = (sem, users + delta)
-        return sem
+    async def _group_worker(self, g: _Group, stats: PassStats) -> None:
+        try:
+            await self._worker(g.route, g.pending, g.sem, stats)
+        finally:
+            g.workers -= 1
+            if g.workers == 0:
+                if self._groups.get(g.route.key) is g:
+                    del self._groups[g.route.key]
+                while g.pending:  # cancelled: still pending in the store
+                    self._release(g.pending.popleft())
 
     def _options(self, route: Route) -> SessionOptions:
         creds = self.credentials if route.relay else None
@@ -392,7 +434,10 @@ class QueueRunner:
                 ]
                 progress = any(reply.positive for reply in result.replies)
                 todo = again if again and progress else []
-        await self._finish(job, replies, peer_dsn, session.host, stats)
+        # Record in the background: the session goes on with the next message while the
+        # outcome is committed (at-least-once: until it is, the recipients stay in
+        # flight here and pending in the store).
+        self._track(self._finish(job, replies, peer_dsn, session.host, stats))
 
     async def _finish_all(self, job: _Job, reply: Reply, stats: PassStats) -> None:
         await self._finish(job, {r.id: reply for r in job.recipients}, True, "", stats)
