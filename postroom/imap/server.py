@@ -39,6 +39,7 @@ from postroom.store.sqlite import SqliteStore
 log = logging.getLogger("postroom.imap")
 
 WRITE_HIGH_WATER = 256 * 1024
+BIG_CHUNK = 16 * 1024
 
 
 def _never(ip: str) -> bool:
@@ -83,20 +84,40 @@ class Connection:
         self.receiver = CommandReceiver(ReceiverConfig(max_append_literal=ctx.append_limit))
         self.options = ParseOptions()
         self.pending = 0
+        self.out: list[bytes] = []
+        self.out_size = 0
         self.closed = False
 
     # ------------------------------------------------------------------ output
 
     def send(self, response: Response | bytes) -> None:
+        """Queue a response. Small chunks gather in a buffer that goes to the socket in
+        one write per flush (a FETCH of 100,000 flags was 100,000 send() calls); big
+        literals are passed through without copying."""
         if self.closed:
             return
         chunks = [response] if isinstance(response, bytes) else response.chunks()
         for c in chunks:
-            self.writer.write(c)
+            if len(c) >= BIG_CHUNK:
+                self._write_buffer()
+                self.writer.write(c)
+            else:
+                self.out.append(c)
+                self.out_size += len(c)
             self.pending += len(c)
+        if self.out_size >= WRITE_HIGH_WATER:
+            self._write_buffer()
+
+    def _write_buffer(self) -> None:
+        if self.out:
+            self.writer.write(b"".join(self.out))
+            self.out.clear()
+            self.out_size = 0
 
     async def flush(self) -> None:
-        """Drain when enough is buffered (or always, when ``force``)."""
+        """Hand everything queued to the socket and wait until it drained (with a
+        timeout, so a client that stops reading cannot hold us)."""
+        self._write_buffer()
         if self.pending and not self.closed:
             self.pending = 0
             try:
