@@ -98,6 +98,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX queue_recipients_item ON queue_recipients (queue_id, state);
     """,
+    # 2 -> 3: an entry carries its message's size and internal date, so SELECT, STATUS
+    # and FETCH FLAGS never touch the (large) messages table: listing a 100,000-message
+    # mailbox through the join jumped across every body page.
+    """
+    ALTER TABLE entries ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE entries ADD COLUMN internaldate REAL NOT NULL DEFAULT 0;
+    UPDATE entries SET
+        size = (SELECT m.size FROM messages m WHERE m.id = entries.message_id),
+        internaldate = (SELECT m.internaldate FROM messages m WHERE m.id = entries.message_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

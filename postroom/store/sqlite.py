@@ -612,9 +612,9 @@ class SqliteStore:
             mb = self._mb(r)
             agg = conn.execute(
                 "SELECT count(*), coalesce(sum(e.flags & ? = 0), 0),"
-                " coalesce(sum(e.flags & ? != 0), 0), coalesce(sum(m.size), 0),"
+                " coalesce(sum(e.flags & ? != 0), 0), coalesce(sum(e.size), 0),"
                 " coalesce(sum(e.uid >= ?), 0)"
-                " FROM entries e JOIN messages m ON m.id=e.message_id WHERE e.mailbox_id=?",
+                " FROM entries e WHERE e.mailbox_id=?",
                 (SEEN, DELETED, self._recent_from(conn, mailbox_id), mailbox_id)).fetchone()
             return MailboxStatus(mb, agg[0], agg[1], agg[2], agg[3], agg[4])
 
@@ -641,9 +641,8 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ entries
 
-    _ENTRY_SQL = ("SELECT e.uid, e.message_id, e.flags, e.keywords, e.modseq, m.size,"
-                  " m.internaldate, e.savedate FROM entries e JOIN messages m"
-                  " ON m.id = e.message_id")
+    _ENTRY_SQL = ("SELECT e.uid, e.message_id, e.flags, e.keywords, e.modseq, e.size,"
+                  " e.internaldate, e.savedate FROM entries e")
 
     @staticmethod
     def _entry(r: Sequence[Any]) -> Entry:
@@ -778,8 +777,8 @@ class SqliteStore:
         return int(cur.lastrowid or 0)
 
     def _add_entry(self, conn: sqlite3.Connection, mailbox_id: int, message_id: int,
-                   flags: Flags, modseq: int | None = None, bump_refs: bool = True
-                   ) -> tuple[int, int]:
+                   flags: Flags, size: int, internaldate: float, modseq: int | None = None,
+                   bump_refs: bool = True) -> tuple[int, int]:
         """Insert one entry with a fresh UID (and a fresh modseq unless given)."""
         if modseq is None:
             r = conn.execute("UPDATE mailboxes SET uidnext=uidnext+1,"
@@ -790,9 +789,9 @@ class SqliteStore:
                              " RETURNING uidnext-1, ?", (mailbox_id, modseq)).fetchone()
         uid, ms = int(r[0]), int(r[1])
         conn.execute("INSERT INTO entries(mailbox_id, uid, message_id, flags, keywords, modseq,"
-                     " savedate) VALUES (?,?,?,?,?,?,?)",
+                     " savedate, size, internaldate) VALUES (?,?,?,?,?,?,?,?,?)",
                      (mailbox_id, uid, message_id, flags.bits, " ".join(flags.keywords), ms,
-                      self.clock()))
+                      self.clock(), size, internaldate))
         if bump_refs:
             conn.execute("UPDATE messages SET refs=refs+1 WHERE id=?", (message_id,))
         return uid, ms
@@ -841,7 +840,8 @@ class SqliteStore:
             for msg, (_, flags, _) in zip(prepared, items, strict=True):
                 self._charge(conn, user_id, msg.size)
                 mid = self._insert_message(conn, ctx, msg, refs=1)
-                uid, ms = self._add_entry(conn, mb.id, mid, flags, bump_refs=False)
+                uid, ms = self._add_entry(conn, mb.id, mid, flags, msg.size, msg.internaldate,
+                                          bump_refs=False)
                 out.append(AppendResult(mb.id, mb.uidvalidity, uid, ms, mid))
             ctx.after_commit(lambda: self.feed.publish([mb.id]))
             return out
@@ -875,7 +875,8 @@ class SqliteStore:
                     if mb is None:
                         mb = self._require_mailbox(conn, user_id, "INBOX")
                     self._charge(conn, user_id, msg.size)
-                    uid, ms = self._add_entry(conn, mb.id, mid, flags, bump_refs=False)
+                    uid, ms = self._add_entry(conn, mb.id, mid, flags, msg.size, msg.internaldate,
+                                          bump_refs=False)
                 except StoreError as e:
                     conn.execute("ROLLBACK TO rcpt")
                     conn.execute("RELEASE rcpt")
@@ -993,8 +994,8 @@ class SqliteStore:
     def _copy(self, conn: sqlite3.Connection, ctx: WriteContext, src: Mailbox,
               uids: list[int], dst: Mailbox, move: bool) -> list[tuple[int, int]]:
         rows = self._select_uids(
-            conn, "SELECT e.uid, e.message_id, e.flags, e.keywords, m.size FROM entries e"
-            " JOIN messages m ON m.id=e.message_id", src.id, uids, prefix="e.")
+            conn, "SELECT e.uid, e.message_id, e.flags, e.keywords, e.size, e.internaldate"
+            " FROM entries e", src.id, uids, prefix="e.")
         if not rows:
             return []
         if not move:
@@ -1002,9 +1003,10 @@ class SqliteStore:
         ms = conn.execute("UPDATE mailboxes SET highestmodseq=highestmodseq+1 WHERE id=?"
                           " RETURNING highestmodseq", (dst.id,)).fetchone()[0]
         out = []
-        for uid, mid, bits, kw, _ in rows:
+        for uid, mid, bits, kw, size, when in rows:
             new_uid, _ = self._add_entry(conn, dst.id, mid,
-                                         Flags(bits, tuple(kw.split(" ")) if kw else ()), ms)
+                                         Flags(bits, tuple(kw.split(" ")) if kw else ()),
+                                         size, when, ms)
             out.append((uid, new_uid))
         if move:
             self._expunge_uids(conn, ctx, src.id, [r[0] for r in rows], charge_back=False)
@@ -1037,8 +1039,8 @@ class SqliteStore:
     def _expunge_uids(self, conn: sqlite3.Connection, ctx: WriteContext, mailbox_id: int,
                       uids: list[int], charge_back: bool) -> None:
         rows = self._select_uids(
-            conn, "SELECT e.uid, e.message_id, m.size FROM entries e JOIN messages m"
-            " ON m.id=e.message_id", mailbox_id, uids, prefix="e.")
+            conn, "SELECT e.uid, e.message_id, e.size FROM entries e", mailbox_id, uids,
+            prefix="e.")
         if not rows:
             return
         ms = conn.execute("UPDATE mailboxes SET highestmodseq=highestmodseq+1 WHERE id=?"
