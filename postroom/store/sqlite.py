@@ -666,9 +666,23 @@ class SqliteStore:
                         self._ENTRY_SQL + f" WHERE e.mailbox_id=? AND e.uid IN"
                         f" ({','.join('?' * len(chunk))}) ORDER BY e.uid",
                         (mailbox_id, *chunk)).fetchall()
-            return [self._entry(r) for r in rows]
+            return self._entries(rows)
 
         return await self._read(q)
+
+    @staticmethod
+    def _entries(rows: list[Any]) -> list[Entry]:
+        """Rows to entries, sharing one Flags object per distinct flag set (a large
+        mailbox has few distinct sets: less time and memory than one each)."""
+        flags: dict[tuple[int, str], Flags] = {}
+        make = Entry._make
+        out = []
+        for uid, mid, bits, kw, modseq, size, when, saved in rows:
+            f = flags.get((bits, kw))
+            if f is None:
+                f = flags[(bits, kw)] = Flags(bits, tuple(kw.split(" ")) if kw else ())
+            out.append(make((uid, mid, f, modseq, size, when, saved)))
+        return out
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         """New or changed entries and expunged UIDs with a modseq above ``modseq``."""
