@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -238,10 +239,13 @@ class Postfix:
 
     def __init__(self, users: list[str], message_size: int = 52_428_800,
                  address: str = "127.0.0.1",
-                 transports: dict[str, str] | None = None) -> None:
+                 transports: dict[str, str] | None = None, extra_main_cf: str = "",
+                 ) -> None:
         """``transports``: domain -> "host:port" next hops (Postfix relays mail for
-        these domains there, e.g. to a Postroom under test)."""
+        these domains there, e.g. to a Postroom under test). ``extra_main_cf`` is
+        appended to the generated main.cf (later values win)."""
         self.transports = transports or {}
+        self.extra_main_cf = extra_main_cf
         self.users = users
         self.message_size = message_size
         self.address = address
@@ -281,7 +285,7 @@ class Postfix:
         if self.transports:
             main_cf += (f"transport_maps = texthash:{r}/transport\n"
                         f"relay_domains = {', '.join(sorted(self.transports))}\n")
-        (self.conf / "main.cf").write_text(main_cf)
+        (self.conf / "main.cf").write_text(main_cf + self.extra_main_cf)
         (self.conf / "master.cf").write_text(
             _postfix_master_cf(f"{self.address}:{self.smtp_port}"))
         self._postfix("post-install", "create-missing")
@@ -300,6 +304,15 @@ class Postfix:
         log = r / "postfix.log"
         raise RuntimeError("postfix did not start listening: "
                            + (log.read_text()[-2000:] if log.exists() else ""))
+
+    def command(self, program: str, *args: str) -> str:
+        """Run a Postfix tool (postqueue, postsuper, postconf...) on this instance;
+        its stdout. Raises RuntimeError when it fails."""
+        env = dict(os.environ, MAIL_CONFIG=str(self.conf))
+        res = subprocess.run([program, *args], env=env, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"{program} {' '.join(args)}: {res.stderr.strip()}")
+        return res.stdout
 
     def pids(self) -> list[int]:
         """The master and all its descendants (smtpd, cleanup, qmgr, virtual...)."""
@@ -331,6 +344,83 @@ class Postfix:
             while time.monotonic() < deadline and Path(f"/proc/{self.master_pid}").exists():
                 time.sleep(0.1)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SmtpSink:
+    """Postfix's ``smtp-sink`` on ``address:port``: accepts every message and throws
+    it away. ``-c`` makes it print running counters (``sess=N quit=N mesg=N``, one
+    update per session end, QUIT or end of data); a thread reads them and keeps the
+    arrival time of every message, so ``times`` has one perf_counter() stamp per
+    message received so far (to the granularity of the pipe reads).
+
+    ``with SmtpSink("127.0.0.5") as s: s.messages, s.sessions, s.times``
+    """
+
+    def __init__(self, address: str, port: int = 25, backlog: int = 1000,
+                 max_connections: int = 1000) -> None:
+        self.address, self.port = address, port
+        self.backlog, self.max_connections = backlog, max_connections
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.messages = self.sessions = 0
+        self.times: list[float] = []
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("smtp-sink") is not None
+
+    def __enter__(self) -> SmtpSink:
+        self.proc = subprocess.Popen(
+            ["smtp-sink", "-c", "-4", "-u", "nobody", "-m", str(self.max_connections),
+             f"{self.address}:{self.port}", str(self.backlog)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._thread = threading.Thread(target=self._read, daemon=True,
+                                        name=f"sink-{self.address}")
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((self.address, self.port), 0.5):
+                    pass
+                # that probe was a session; wait for its counter line
+                while self.sessions < 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                    raise RuntimeError(f"smtp-sink did not start: {err}") from None
+                time.sleep(0.05)
+        raise RuntimeError(f"smtp-sink did not start listening on {self.address}")
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        rest = b""
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            now = time.perf_counter()
+            *lines, rest = (rest + chunk).split(b"\r")
+            if not lines:
+                continue
+            counters = dict(f.split(b"=", 1) for f in lines[-1].split() if b"=" in f)
+            mesg = int(counters.get(b"mesg", self.messages))
+            self.times.extend([now] * (mesg - self.messages))
+            self.messages = mesg
+            self.sessions = int(counters.get(b"sess", self.sessions))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._thread is not None:
+            self._thread.join(5)
 
 
 def process_tree(root: int) -> list[int]:

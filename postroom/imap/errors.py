@@ -49,3 +49,12 @@ class ParseError(Exception):
 
     def __repr__(self) -> str:
         return f"ParseError({self.text!r}, status={self.status!r}, code={self.code!r}, tag={self.tag!r})"
+
+
+class ConnectionClosed(Exception):
+    """The client went away (or the connection broke) while the server waited for it.
+    Not a protocol error: the session simply ends, quietly."""
+
+
+class ShuttingDown(ConnectionClosed):
+    """The server is stopping: the session says BYE (RFC 9051 section 7.1.5) and ends."""

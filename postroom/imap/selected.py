@@ -12,6 +12,11 @@ into untagged responses, but only at moments the RFC allows:
 
 This session's own STORE/EXPUNGE/COPY results are applied directly, and the feed's echo
 of them is recognised (same flags, already-gone UIDs) and not reported twice.
+
+Keywords: the FLAGS response of SELECT lists the keywords in use; a keyword first seen
+later (this session's STORE, another session's change, a new message) is collected in
+``new_keywords`` so the session can announce the longer list (FLAGS and PERMANENTFLAGS,
+RFC 9051 section 7.3.5) before the FETCH that shows it, as Dovecot does.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from postroom.store.models import Changes, Entry, Flags, Mailbox
+from postroom.store.models import FLAG_NAMES, Changes, Entry, Flags, Mailbox
+
+SYSTEM_FLAG_NAMES = tuple(name for _, name in FLAG_NAMES)
 
 
 @dataclass
@@ -54,6 +61,21 @@ class SelectedMailbox:
         self.pending_expunge: list[int] = []  # UIDs gone in the store, not yet announced
         self.saved_result: list[int] = []  # SEARCHRES "$" (RFC 5182), as UIDs
         self.mailbox: Mailbox | None = None  # the store's record, for COPY/MOVE
+        self.keywords: dict[str, str] = {}  # lower case -> as first seen
+        for e in entries:
+            for k in e.flags.keywords:
+                self.keywords.setdefault(k.lower(), k)
+        self.new_keywords = False  # keywords were added since the last announcement
+
+    def flag_names(self) -> list[str]:
+        """The FLAGS list: system flags, then the keywords known in this mailbox."""
+        return [*SYSTEM_FLAG_NAMES, *sorted(self.keywords.values(), key=str.lower)]
+
+    def _note_keywords(self, flags: Flags) -> None:
+        for k in flags.keywords:
+            if k.lower() not in self.keywords:
+                self.keywords[k.lower()] = k
+                self.new_keywords = True
 
     # ------------------------------------------------------------------ lookups
 
@@ -111,6 +133,7 @@ class SelectedMailbox:
         for e in changed:
             if e.uid in self.entries:
                 self.entries[e.uid] = e
+                self._note_keywords(e.flags)
                 seq = self.seq_of(e.uid)
                 if seq is not None:
                     out.append((seq, e))
@@ -149,6 +172,7 @@ class SelectedMailbox:
             elif e.uid in self.entries:
                 old = self.entries[e.uid]
                 self.entries[e.uid] = e
+                self._note_keywords(e.flags)
                 if old.flags != e.flags and e.uid not in self.pending_expunge:
                     seq = self.seq_of(e.uid)
                     if seq is not None:
@@ -165,6 +189,7 @@ class SelectedMailbox:
             for e in sorted(new, key=lambda x: x.uid):
                 self.uids.append(e.uid)
                 self.entries[e.uid] = e
+                self._note_keywords(e.flags)
                 if recent_range[0] <= e.uid < recent_range[1]:
                     self.recent.add(e.uid)
             up.exists = self.exists

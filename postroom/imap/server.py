@@ -21,7 +21,7 @@ from postroom.auth.authenticator import Authenticator
 from postroom.auth.throttle import AuthThrottle
 from postroom.imap.commands import parse_command
 from postroom.imap.commands.append import append_mailbox
-from postroom.imap.errors import ParseError
+from postroom.imap.errors import ConnectionClosed, ParseError, ShuttingDown
 from postroom.imap.grammar.options import ParseOptions
 from postroom.imap.receiver import (
     Command,
@@ -64,11 +64,10 @@ class ImapContext:
     max_errors: int = 20  # BAD answers before BYE
     max_auth_failures: int = 3
     read_size: int = 64 * 1024
+    # Set when the server stops: sessions waiting for their client say BYE and end at
+    # once instead of holding the shutdown for the grace period.
+    stopping: asyncio.Event | None = None
     extra: dict[str, object] = field(default_factory=dict)
-
-
-class ConnectionClosed(Exception):
-    pass
 
 
 class Connection:
@@ -133,10 +132,31 @@ class Connection:
     # ------------------------------------------------------------------ input
 
     async def read_more(self, seconds: float) -> None:
+        """Feed the receiver what the client sends next. Raises TimeoutError after
+        ``seconds`` of silence, ConnectionClosed at EOF, ShuttingDown when the server
+        stops meanwhile."""
+        stopping = self.ctx.stopping
+        if stopping is not None and stopping.is_set():
+            raise ShuttingDown
+        read = asyncio.ensure_future(self.reader.read(self.ctx.read_size))
+        waiters: set[asyncio.Future[object]] = {read}  # type: ignore[arg-type]
+        stop = None
+        if stopping is not None:
+            stop = asyncio.ensure_future(stopping.wait())
+            waiters.add(stop)  # type: ignore[arg-type]
         try:
-            data = await asyncio.wait_for(self.reader.read(self.ctx.read_size), seconds)
-        except TimeoutError:
-            raise
+            done, _ = await asyncio.wait(waiters, timeout=seconds,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                if not w.done():
+                    w.cancel()
+        if read not in done:
+            if stop is not None and stop in done:
+                raise ShuttingDown
+            raise TimeoutError
+        try:
+            data = read.result()
         except (ConnectionError, OSError) as e:
             raise ConnectionClosed from e
         if not data:
@@ -220,6 +240,12 @@ async def handle_imap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                 break
             await conn.maybe_flush()
         await conn.flush()
+    except ShuttingDown:
+        conn.send(bye("Server shutting down"))
+        try:
+            await conn.flush()
+        except ConnectionClosed:
+            pass
     except ConnectionClosed:
         pass
     except ssl.SSLError as e:

@@ -3,13 +3,18 @@
 Theory of operation: ``execute`` checks the command against the state table (RFC 9051
 section 3: not authenticated, authenticated, selected, logout) in one place, runs its
 handler, then - before the tagged answer - reports what other sessions changed in the
-selected mailbox, at the moments the RFC allows (``selected.py``). Handlers for mailbox
+selected mailbox, at the moments the RFC allows (``selected.py``): keywords new to the
+mailbox (FLAGS) before the FETCH that shows them, RECENT after EXISTS and whenever its
+count changed (IMAP4rev1), and under QRESYNC the new HIGHESTMODSEQ in the tagged OK of a
+command that reported VANISHED. If the selected mailbox was deleted meanwhile, the
+session ends with BYE. Handlers for mailbox
 commands live in ``handlers/mailboxes.py``, message commands in ``handlers/messages.py``;
 each takes the session and its parsed command and returns the tagged response.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from collections import OrderedDict
@@ -20,6 +25,7 @@ from postroom.auth.authenticator import MalformedResponse, run_sasl
 from postroom.auth.sasl import MECHANISMS, decode_sasl_base64, new_mechanism
 from postroom.imap import commands as c
 from postroom.imap.commands.base import Availability, ImapCommand
+from postroom.imap.errors import ConnectionClosed
 from postroom.imap.grammar.options import ParseOptions
 from postroom.imap.receiver import NeedLiteral
 from postroom.imap.responses import (
@@ -30,6 +36,7 @@ from postroom.imap.responses import (
     ExistsResponse,
     ExpungeResponse,
     FetchResponse,
+    FlagsResponse,
     IdResponse,
     NamespaceResponse,
     RecentResponse,
@@ -43,7 +50,7 @@ from postroom.imap.responses import (
 from postroom.imap.selected import SelectedMailbox
 from postroom.mime import MessageInfo
 from postroom.store.feed import Subscription
-from postroom.store.models import User
+from postroom.store.models import NotFound, User
 
 if TYPE_CHECKING:
     from postroom.imap.server import Connection, ImapContext
@@ -105,6 +112,8 @@ class ImapSession:
         self.subscription: Subscription | None = None
         self.enabled: set[str] = set()
         self.condstore = False
+        self.sent_vanished = False  # VANISHED sent during the current command
+        self.recent_reported = 0  # the last RECENT count sent (IMAP4rev1)
         self.auth_failures = 0
         self.source = StoreSource(self)
 
@@ -121,6 +130,10 @@ class ImapSession:
     @property
     def qresync(self) -> bool:
         return "QRESYNC" in self.enabled
+
+    @property
+    def logged_out(self) -> bool:
+        return self.state is State.LOGOUT
 
     @property
     def login_allowed(self) -> bool:
@@ -158,18 +171,59 @@ class ImapSession:
         if handler is None:  # parsed but not served: say so rather than pretend
             self.conn.send(Tagged(cmd.tag, "BAD", f"{cmd.name} is not supported"))
             return False
+        self.sent_vanished = False
         try:
             answer = await handler(self, cmd)
+        except (ConnectionClosed, TimeoutError):
+            raise  # the client left (IDLE, AUTHENTICATE): not a server failure
         except Exception:
             log.exception("imap %s: %s failed", self.conn.info.peer_ip, cmd.name)
             answer = Tagged(cmd.tag, "NO", "Internal error, try again later",
                             ResponseCode.SERVERBUG)
         if answer is None:  # the handler already sent its tagged answer (e.g. LOGOUT)
             return True
-        if self.state is State.SELECTED and getattr(answer, "status", "") != "BAD":
+        if self.state is State.SELECTED and answer.status != "BAD":
             await self.report_updates(allow_expunge=cmd.name not in NO_EXPUNGE)
+            self.flush_recent()
+        if self.logged_out:  # the selected mailbox vanished: BYE was sent
+            return True
+        answer = self.with_highestmodseq(answer)
         self.conn.send(answer)
         return bool(answer.status != "BAD")
+
+    def with_highestmodseq(self, answer: Tagged) -> Tagged:
+        """Under QRESYNC, a command that reported expunges (VANISHED) ends with the new
+        HIGHESTMODSEQ in its tagged OK, so that the client can store it (RFC 7162
+        section 3.2.10; Dovecot does the same)."""
+        sel = self.selected
+        if (sel is None or not self.qresync or not self.sent_vanished
+                or answer.status != "OK" or answer.code is not None):
+            return answer
+        return dataclasses.replace(answer, code=ResponseCode.highest_modseq(sel.known_modseq))
+
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (RFC 7162 section 3.1): from now on FETCH
+        responses carry MODSEQ. Enabled while a mailbox is selected, the client learns
+        the mailbox's HIGHESTMODSEQ at once (section 3.1, as Dovecot does)."""
+        if self.condstore:
+            return
+        self.condstore = True
+        if self.selected is not None:
+            self.conn.send(Untagged("OK", "Highest",
+                                    ResponseCode.highest_modseq(self.selected.known_modseq)))
+
+    def announce_keywords(self) -> None:
+        """FLAGS and PERMANENTFLAGS again when keywords new to the selected mailbox
+        appeared (RFC 9051 section 7.3.5)."""
+        sel = self.selected
+        if sel is None or not sel.new_keywords:
+            return
+        sel.new_keywords = False
+        flags = sel.flag_names()
+        self.conn.send(FlagsResponse(tuple(flags)))
+        if not sel.readonly:
+            self.conn.send(Untagged("OK", "Flags permitted",
+                                    ResponseCode.permanent_flags([*flags, "\\*"])))
 
     async def check_literal(self, ev: NeedLiteral) -> tuple[str, str, str] | None:
         """Refuse an announced literal before the client sends it: (status, code, text)."""
@@ -212,21 +266,24 @@ class ImapSession:
         if not (force or sub.pending() or (allow_expunge and sel.pending_expunge)):
             return
         sub.clear()
-        changes = await self.store.changes_since(sel.mailbox_id, sel.known_modseq)
-        recent = (0, 0)
-        if not self.rev2 and changes.uidnext > sel.uidnext:
-            recent = await self.store.claim_recent(sel.mailbox_id)
+        try:
+            changes = await self.store.changes_since(sel.mailbox_id, sel.known_modseq)
+            recent = (0, 0)
+            if not self.rev2 and changes.uidnext > sel.uidnext:
+                recent = await self.store.claim_recent(sel.mailbox_id)
+        except NotFound:  # another session deleted it: nothing sensible remains
+            self.conn.send(bye("Selected mailbox was deleted, have to disconnect"))
+            self.state = State.LOGOUT
+            self.unselect()
+            return
         up = sel.absorb(changes, allow_expunge, recent)
         if up.expunged_seqs:
-            if self.qresync:
-                self.conn.send(VanishedResponse(up.vanished_uids))
-            else:
-                for seq in up.expunged_seqs:
-                    self.conn.send(ExpungeResponse(seq))
+            self._send_expunged(up.expunged_seqs, up.vanished_uids)
         if up.exists is not None:
             self.conn.send(ExistsResponse(up.exists))
-            if not self.rev2:
-                self.conn.send(RecentResponse(len(sel.recent)))
+            self.flush_recent(always=True)
+        self.flush_recent()
+        self.announce_keywords()
         for seq, entry in up.fetches:
             self.conn.send(FetchResponse(seq, self.flag_items(entry.uid)))
 
@@ -246,11 +303,31 @@ class ImapSession:
             items.append(("MODSEQ", [entry.modseq]))
         return items
 
-    def send_expunged(self, seqs: list[int], uids: list[int]) -> None:
-        if not seqs:
+    def expunged_own(self, uids: list[int]) -> None:
+        """This session removed ``uids`` (EXPUNGE, MOVE): drop them from the selected
+        mailbox and say so (the new RECENT count follows before the tagged answer)."""
+        sel = self.selected
+        assert sel is not None
+        seqs = sel.remove_own(uids)
+        if seqs:
+            self._send_expunged(seqs, uids)
+
+    def flush_recent(self, always: bool = False) -> None:
+        """IMAP4rev1: ``* n RECENT`` after EXISTS (``always``) and whenever the count
+        changed, e.g. when recent messages were expunged (RFC 3501 section 7.3.2: it
+        comes with changes of the mailbox size). Never twice with the same count in a
+        row otherwise (a MOVE within the mailbox removes one and adds one)."""
+        sel = self.selected
+        if self.rev2 or sel is None:
             return
-        if self.qresync:
+        if always or len(sel.recent) != self.recent_reported:
+            self.recent_reported = len(sel.recent)
+            self.conn.send(RecentResponse(self.recent_reported))
+
+    def _send_expunged(self, seqs: list[int], uids: list[int]) -> None:
+        if self.qresync:  # RFC 7162 section 3.2.10
             self.conn.send(VanishedResponse(sorted(uids)))
+            self.sent_vanished = True
         else:
             for seq in seqs:
                 self.conn.send(ExpungeResponse(seq))
@@ -377,13 +454,15 @@ class ImapSession:
         self.conn.send(NamespaceResponse(utf8=self.utf8))
         return Tagged(cmd.tag, "OK", "NAMESPACE completed")
 
-    async def cmd_idle(self, cmd: c.Idle) -> Tagged:
+    async def cmd_idle(self, cmd: c.Idle) -> Tagged | None:
         """RFC 2177 / RFC 9051 section 6.3.13: report changes as they happen until DONE."""
         import asyncio
 
         self.conn.send(Continuation("idling"))
         await self.report_updates(allow_expunge=True, force=True)
         await self.conn.flush()
+        if self.logged_out:
+            return None
         self.conn.receiver.expect_line()
         from postroom.imap.receiver import Line, NeedData
 
@@ -420,6 +499,8 @@ class ImapSession:
                     continue  # the receiver stays in line mode until the line is complete
                 await self.report_updates(allow_expunge=True)
                 await self.conn.flush()
+                if self.logged_out:
+                    return None
         finally:
             if read_task is not None and not read_task.done():
                 read_task.cancel()

@@ -36,7 +36,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from postroom.dns.resolver import Resolver
 from postroom.queue.delivery import (
@@ -114,9 +114,11 @@ class _Group:
     pending: deque[_Job]
     sem: asyncio.Semaphore
     workers: int = 0
+    more: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 COALESCE_SECONDS = 0.05
+LINGER_SECONDS = 1.0
 
 
 class QueueRunner:
@@ -174,6 +176,7 @@ class QueueRunner:
         self.connector: Connector = connector or SmtpClientSession.connect
         self._sessions = asyncio.Semaphore(max_sessions)
         self._groups: dict[str, _Group] = {}
+        self._linger = True
         self._in_flight: set[int] = set()
         self.max_in_flight = max(batch * 4, 2000)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -193,6 +196,8 @@ class QueueRunner:
         """Stop passes; let running deliveries finish for ``grace`` s, cancel the rest."""
         self._stopping = True
         self._wake.set()
+        for g in self._groups.values():  # lingering sessions: close now
+            g.more.set()
         if self._loop_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
@@ -217,9 +222,13 @@ class QueueRunner:
 
     async def run_once(self) -> PassStats:
         """One full pass, waiting for every delivery it started (tests, tools)."""
-        stats = await self._pass(wait=True)
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+        self._linger = False  # a one-off pass: sessions close when their work is done
+        try:
+            stats = await self._pass(wait=True)
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks))
+        finally:
+            self._linger = True
         return stats
 
     async def _loop(self) -> None:
@@ -311,7 +320,12 @@ class QueueRunner:
 
         task = asyncio.create_task(run())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            self.wake()  # recipients left flight: room for the next pass (coalesced)
+
+        task.add_done_callback(done)
         return task
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
@@ -340,6 +354,7 @@ class QueueRunner:
             g = _Group(route, deque(), asyncio.Semaphore(self.max_sessions_per_destination))
             self._groups[route.key] = g
         g.pending.extend(jobs)
+        g.more.set()
         started = []
         while g.workers < min(self.max_sessions_per_destination, len(g.pending)):
             g.workers += 1
@@ -348,7 +363,7 @@ class QueueRunner:
 
     async def _group_worker(self, g: _Group, stats: PassStats) -> None:
         try:
-            await self._worker(g.route, g.pending, g.sem, stats)
+            await self._worker(g.route, g.pending, g.sem, stats, g.more)
         finally:
             g.workers -= 1
             if g.workers == 0:
@@ -372,12 +387,31 @@ class QueueRunner:
         )
 
     async def _worker(
-        self, route: Route, pending: deque[_Job], sem: asyncio.Semaphore, stats: PassStats
+        self,
+        route: Route,
+        pending: deque[_Job],
+        sem: asyncio.Semaphore,
+        stats: PassStats,
+        more: asyncio.Event | None = None,
     ) -> None:
         async with sem, self._sessions:
             session: SmtpClientSession | None = None
             try:
-                while pending:
+                while True:
+                    if not pending:
+                        # Keep an open session a moment for the next pass's jobs to the
+                        # same route (as Postfix's connection cache does).
+                        if (more is None or not self._linger or session is None
+                                or not session.usable):
+                            break
+                        more.clear()
+                        self.wake()  # out of work: let the next pass feed this route
+                        try:
+                            await asyncio.wait_for(more.wait(), LINGER_SECONDS)
+                        except TimeoutError:
+                            break
+                        if not pending or self._stopping:
+                            break
                     job = pending.popleft()
                     try:
                         if session is None or not session.usable:

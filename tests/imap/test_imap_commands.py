@@ -188,8 +188,12 @@ def test_create_with_special_use_and_mailbox_name_encodings() -> None:
         tag="a", mailbox="台北/日本語", special_use=("\\Drafts", "\\X-Mine")
     )
     assert parse(b"a CREATE foo (USE ())\r\n") == Create(tag="a", mailbox="foo")
-    # Not modified UTF-7: kept as typed (RFC 3501 section 5.1.3 - any atom is a name).
-    assert parse(b"a CREATE a&b\r\n") == Create(tag="a", mailbox="a&b")
+    # Not modified UTF-7: refused, as Dovecot does - kept as typed, LIST would show it
+    # back as "a&-b", a name the client never created (RFC 3501 section 5.1.3).
+    err = parse_error(b"a CREATE a&b\r\n")
+    assert (err.status, err.code) == ("NO", "CANNOT")
+    assert parse_error(b"a RENAME x a&b\r\n").status == "NO"
+    assert parse(b"a DELETE a&b\r\n") == Delete(tag="a", mailbox="a&b")  # lookups stay lenient
     # UTF-8 sessions take names as UTF-8; "&" is then an ordinary character.
     assert parse(b'a CREATE "&U,BTFw-"\r\n', utf8=True) == Create(tag="a", mailbox="&U,BTFw-")
     assert parse(b'a CREATE "\xe5\x8f\xb0"\r\n', utf8=True) == Create(tag="a", mailbox="台")

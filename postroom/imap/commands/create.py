@@ -42,7 +42,7 @@ class Create(ImapCommand):
 
 def parse_create(r: Reader, tag: str, name: str) -> Create:
     r.sp()
-    mailbox = r.mailbox()
+    mailbox = r.new_mailbox()
     uses: list[str] = []
     if r.take(b" "):
         r.expect(b"(")

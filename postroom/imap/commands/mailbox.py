@@ -49,7 +49,7 @@ def parse_rename(r: Reader, tag: str, name: str) -> Rename:
     r.sp()
     old = r.mailbox()
     r.sp()
-    new = r.mailbox()
+    new = r.new_mailbox()
     r.end()
     return Rename(tag=tag, mailbox=old, new_name=new)
 

@@ -273,6 +273,17 @@ class Reader:
         """``mailbox = "INBOX" / astring``, decoded (see ``decode_mailbox``)."""
         return self.decode_mailbox(self.astring("a mailbox name"))
 
+    def new_mailbox(self) -> str:
+        """A name to create (CREATE, RENAME's target): as ``mailbox``, but in a session
+        without UTF-8 an invalid modified UTF-7 name is refused with ``NO [CANNOT]``
+        (RFC 3501 section 5.1.3), not stored as sent; Dovecot refuses it too."""
+        raw = self.astring("a mailbox name")
+        name = self.decode_mailbox(raw)
+        if not self.options.utf8 and raw.isascii() and not mutf7.is_valid(raw):
+            raise self.fail("Mailbox name is not valid modified UTF-7", status="NO",
+                            code="CANNOT")
+        return name
+
     def list_mailbox(self) -> str:
         """``list-mailbox = 1*list-char / string`` (a LIST pattern), decoded."""
         c = self.peek()

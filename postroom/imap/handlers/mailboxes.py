@@ -8,11 +8,12 @@ Each handler takes the session and its parsed command, sends untagged data throu
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from postroom.imap import commands as c
 from postroom.imap.grammar.reader import normalize_inbox
+from postroom.imap.handlers.messages import unknown_system_flag
+from postroom.imap.listing import Box, list_entries, lsub_entries
 from postroom.imap.responses import (
     ExistsResponse,
     FetchResponse,
@@ -40,8 +41,6 @@ from postroom.store.sqlite import SEPARATOR
 if TYPE_CHECKING:
     from postroom.imap.session import ImapSession
 
-SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
-
 
 def _name(session: ImapSession, name: str) -> str:
     return normalize_inbox(name, SEPARATOR)
@@ -54,7 +53,11 @@ async def cmd_select(session: ImapSession, cmd: c.Select) -> Tagged:
     """RFC 9051 section 6.3.2 (SELECT) and 6.3.3 (EXAMINE); CONDSTORE/QRESYNC parameters
     (RFC 7162 sections 3.1.8, 3.2.5)."""
     assert session.user is not None
-    session.unselect()  # a failed SELECT leaves no mailbox selected (section 6.3.2)
+    if session.selected is not None:
+        # a failed SELECT leaves no mailbox selected (section 6.3.2); the client learns
+        # that the previous one is closed (section 7.1, RFC 7162 section 3.2.11)
+        session.unselect()
+        session.conn.send(Untagged("OK", "Previous mailbox closed", ResponseCode.CLOSED))
     name = _name(session, cmd.mailbox)
     mb = await session.store.get_mailbox(session.user.id, name)
     if mb is None:
@@ -62,7 +65,7 @@ async def cmd_select(session: ImapSession, cmd: c.Select) -> Tagged:
     if cmd.qresync is not None and not session.qresync:
         return Tagged(cmd.tag, "BAD", "QRESYNC is not enabled")
     if cmd.condstore or cmd.qresync is not None:
-        session.condstore = True
+        session.condstore = True  # HIGHESTMODSEQ follows in any case
     entries = await session.store.list_entries(mb.id)
     status = await session.store.status(mb.id)
     mb = status.mailbox  # fresh counters, consistent with what we just listed
@@ -74,8 +77,7 @@ async def cmd_select(session: ImapSession, cmd: c.Select) -> Tagged:
     sel.mailbox = mb
     # Entries that changed between list_entries and status are caught by the feed.
     session.select(sel)
-    keywords = sorted({k for e in entries for k in e.flags.keywords}, key=str.lower)
-    flags = [*SYSTEM_FLAGS, *keywords]
+    flags = sel.flag_names()
     send = session.conn.send
     send(FlagsResponse(tuple(flags)))
     perm = [] if cmd.read_only else [*flags, "\\*"]
@@ -83,6 +85,7 @@ async def cmd_select(session: ImapSession, cmd: c.Select) -> Tagged:
     send(ExistsResponse(sel.exists))
     if not session.rev2:
         send(RecentResponse(len(sel.recent)))
+        session.recent_reported = len(sel.recent)
         first_unseen = next((i + 1 for i, u in enumerate(sel.uids)
                              if not sel.entries[u].flags.bits & 1), None)
         if first_unseen is not None:
@@ -108,12 +111,15 @@ async def _qresync(session: ImapSession, q: c.QresyncParams) -> None:
     known = None
     if q.known_uids is not None:
         known = q.known_uids.resolve(sel.uidnext)
-    vanished = [u for u in changes.vanished
-                if known is None or any(lo <= u <= hi for lo, hi in known)]
+
+    def is_known(uid: int) -> bool:  # both reports keep to the client's known UIDs
+        return known is None or any(lo <= uid <= hi for lo, hi in known)
+
+    vanished = [u for u in changes.vanished if is_known(u)]
     if vanished:
         session.conn.send(VanishedResponse(vanished, earlier=True))
     for e in changes.changed:
-        if e.uid in sel.entries:
+        if e.uid in sel.entries and is_known(e.uid):
             seq = sel.seq_of(e.uid)
             if seq is not None:
                 session.conn.send(FetchResponse(seq, session.flag_items(e.uid)))
@@ -205,30 +211,9 @@ async def cmd_subscribe(session: ImapSession, cmd: c.Subscribe | c.Unsubscribe) 
 # ---------------------------------------------------------------------- LIST
 
 
-def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
-    """RFC 9051 section 6.3.9: ``*`` matches anything, ``%`` anything but the
-    hierarchy separator; the reference is prefixed. INBOX matches case-insensitively."""
-    full = reference + pattern if not pattern.startswith(SEPARATOR) or not reference \
-        else reference.rstrip(SEPARATOR) + pattern
-    out = []
-    for ch in full:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "%":
-            out.append(f"[^{re.escape(SEPARATOR)}]*")
-        else:
-            out.append(re.escape(ch))
-    body = "".join(out)
-    return re.compile(f"(?:{body})\\Z", re.DOTALL)
-
-
-def _inbox_match(reference: str, pattern: str, name: str) -> bool:
-    """Match with the pattern's INBOX prefix folded to upper case."""
-    full = normalize_inbox(reference + pattern, SEPARATOR)
-    return bool(pattern_regex("", full).match(name))
-
-
 async def cmd_list(session: ImapSession, cmd: c.List) -> Tagged:
+    """RFC 9051 section 6.3.9, LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819); which
+    names and attributes: ``listing.py``."""
     assert session.user is not None
     if len(cmd.patterns) == 1 and cmd.patterns[0] == "" and not cmd.extended:
         # RFC 9051 section 6.3.9: the hierarchy delimiter and root
@@ -236,46 +221,14 @@ async def cmd_list(session: ImapSession, cmd: c.List) -> Tagged:
         return Tagged(cmd.tag, "OK", "LIST completed")
     boxes = await session.store.list_mailboxes(session.user.id)
     by_name = {m.name: m for m in boxes}
-    # Names that exist only as parents of others (\NonExistent, RFC 5258 section 3)
-    implied: set[str] = set()
-    for n in by_name:
-        parts = n.split(SEPARATOR)
-        for i in range(1, len(parts)):
-            implied.add(SEPARATOR.join(parts[:i]))
-    implied -= set(by_name)
-    children = {p for n in list(by_name) + list(implied)
-                for p in [n.rsplit(SEPARATOR, 1)[0]] if SEPARATOR in n}
-    subscribed = {n for n, m in by_name.items() if m.subscribed}
-    candidates = sorted(set(by_name) | implied, key=lambda n: (n != "INBOX", n))
-    out: list[tuple[str, list[str], tuple[str, ...]]] = []
-    for name in candidates:
-        if not any(_inbox_match(cmd.reference, p, name) for p in cmd.patterns):
-            continue
-        mb = by_name.get(name)
-        attrs: list[str] = []
-        child_info: tuple[str, ...] = ()
-        if cmd.select_subscribed and name not in subscribed:
-            if cmd.select_recursive_match and any(
-                    s.startswith(name + SEPARATOR) for s in subscribed):
-                child_info = ("SUBSCRIBED",)
-            else:
-                continue
-        if cmd.select_special_use and (mb is None or mb.special_use is None):
-            continue
-        if mb is None:
-            attrs.append("\\NonExistent" if cmd.extended else "\\Noselect")
-        attrs.append("\\HasChildren" if name in children else "\\HasNoChildren")
-        if (cmd.return_subscribed or cmd.select_subscribed) and name in subscribed:
-            attrs.append("\\Subscribed")
-        if mb is not None and mb.special_use and (
-                cmd.return_special_use or cmd.select_special_use or not cmd.extended):
-            attrs.append(mb.special_use)
-        out.append((name, attrs, child_info))
-    for name, attrs, child_info in out:
-        session.conn.send(ListResponse(name, SEPARATOR, tuple(attrs), utf8=session.utf8,
+    entries = list_entries(cmd, [Box(m.name, m.subscribed, m.special_use) for m in boxes],
+                           SEPARATOR)
+    for name, attrs, child_info in entries:
+        session.conn.send(ListResponse(name, SEPARATOR, attrs, utf8=session.utf8,
                                        child_info=child_info))
         mb = by_name.get(name)
         if cmd.return_status and mb is not None:
+            # RFC 5819 section 2: STATUS right after its LIST, none for \NonExistent
             session.conn.send(await _status_response(session, mb, cmd.return_status))
     return Tagged(cmd.tag, "OK", "LIST completed")
 
@@ -284,11 +237,12 @@ async def cmd_lsub(session: ImapSession, cmd: c.Lsub) -> Tagged:
     """RFC 3501 section 6.3.9 (IMAP4rev1 clients)."""
     assert session.user is not None
     boxes = await session.store.list_mailboxes(session.user.id)
-    for mb in sorted(boxes, key=lambda m: (m.name != "INBOX", m.name)):
-        if mb.subscribed and _inbox_match(cmd.reference, cmd.pattern, mb.name):
-            attrs: tuple[str, ...] = (mb.special_use,) if mb.special_use else ()
-            session.conn.send(ListResponse(mb.name, SEPARATOR, attrs, utf8=session.utf8,
-                                           lsub=True))
+    entries = lsub_entries(cmd.reference, cmd.pattern,
+                           [Box(m.name, m.subscribed, m.special_use) for m in boxes],
+                           SEPARATOR)
+    for name, attrs, _ in entries:
+        session.conn.send(ListResponse(name, SEPARATOR, attrs, utf8=session.utf8,
+                                       lsub=True))
     return Tagged(cmd.tag, "OK", "LSUB completed")
 
 
@@ -304,8 +258,12 @@ async def _status_response(session: ImapSession, mb: Mailbox, items: tuple[str, 
         "SIZE": st.size, "RECENT": st.recent, "HIGHESTMODSEQ": st.mailbox.highestmodseq,
         "APPENDLIMIT": session.ctx.append_limit,
     }
+    sel = session.selected
+    if sel is not None and sel.mailbox_id == mb.id:
+        # \Recent this session holds plus what nobody has claimed yet
+        values["RECENT"] = len(sel.recent) + st.recent
     if "HIGHESTMODSEQ" in items:
-        session.condstore = True
+        session.enable_condstore()
     return StatusResponse(mb.name, [(i, values[i]) for i in items if i in values],
                           utf8=session.utf8)
 
@@ -335,6 +293,9 @@ async def cmd_append(session: ImapSession, cmd: c.Append) -> Tagged:
     for m in cmd.messages:
         if any(f.lower() == "\\recent" for f in m.flags):
             return Tagged(cmd.tag, "BAD", "\\Recent cannot be set")
+        bogus = unknown_system_flag(m.flags)
+        if bogus:
+            return Tagged(cmd.tag, "BAD", f"Invalid system flag {bogus}")
         if not m.data:
             return Tagged(cmd.tag, "NO", "Empty message", ResponseCode.CANNOT)
         if len(m.data) > session.ctx.append_limit:

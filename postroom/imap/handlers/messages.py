@@ -6,6 +6,7 @@ CONDSTORE/QRESYNC RFC 7162, ESEARCH RFC 4731, SEARCHRES RFC 5182).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from postroom.imap import commands as c
@@ -22,7 +23,7 @@ from postroom.imap.responses import (
     VanishedResponse,
 )
 from postroom.imap.search_eval import search
-from postroom.store.models import SEEN, Flags, OverQuota
+from postroom.store.models import SEEN, SYSTEM_FLAGS, Flags, OverQuota
 from postroom.store.sqlite import SEPARATOR
 
 if TYPE_CHECKING:
@@ -48,6 +49,15 @@ def _uids(session: ImapSession, seqset: SequenceSet, uid: bool) -> list[int]:
     if seqs is None:
         raise BadSet
     return [sel.uid_of(s) for s in seqs]
+
+
+def unknown_system_flag(flags: Iterable[str]) -> str | None:
+    """A ``\\`` flag that is not a system flag: BAD, as Dovecot answers (RFC 9051
+    section 2.3.2 reserves them; storing nothing while saying OK would mislead)."""
+    for f in flags:
+        if f.startswith("\\") and f.lower() not in SYSTEM_FLAGS:
+            return f
+    return None
 
 
 def _sel(session: ImapSession) -> SelectedMailbox:
@@ -85,7 +95,11 @@ async def cmd_expunge(session: ImapSession, cmd: c.Expunge) -> Tagged:
     if cmd.uids is not None:
         only = _uids(session, cmd.uids, uid=True)
     gone = await session.store.expunge(sel.mailbox_id, only)
-    session.send_expunged(sel.remove_own(gone), gone)
+    session.expunged_own(gone)
+    if session.qresync:
+        # the tagged OK carries HIGHESTMODSEQ (see ImapSession.with_highestmodseq)
+        session.sent_vanished = True
+        await session.report_updates(allow_expunge=True, force=True)
     return Tagged(cmd.tag, "OK", f"{cmd.name} completed")
 
 
@@ -100,11 +114,13 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
         uids = _uids(session, cmd.sequence_set, cmd.uid)
     except BadSet:
         return Tagged(cmd.tag, "BAD", "Invalid message sequence number")
+    if cmd.vanished and not session.qresync:
+        return Tagged(cmd.tag, "BAD", "VANISHED needs ENABLE QRESYNC")  # RFC 7162 3.2.6
     items = list(cmd.items)
     modseq = cmd.changed_since is not None or any(
         isinstance(i, c.FetchAttribute) and i.name == "MODSEQ" for i in items)
     if modseq:
-        session.condstore = True
+        session.enable_condstore()
     if cmd.vanished and cmd.changed_since is not None:
         changes = await session.store.changes_since(sel.mailbox_id, cmd.changed_since)
         lo_hi = cmd.sequence_set.resolve(sel.max_uid()) if not cmd.sequence_set.saved else []
@@ -113,13 +129,16 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
             session.conn.send(VanishedResponse(gone, earlier=True))
     if cmd.changed_since is not None:
         uids = [u for u in uids if sel.entries[u].modseq > cmd.changed_since]
-    # Fetching a body section sets \Seen (RFC 9051 section 6.4.5) unless read-only.
+    # Fetching a body section sets \Seen (RFC 9051 section 6.4.5) unless read-only;
+    # under CONDSTORE the new MODSEQ of those messages goes along (RFC 7162 3.1.4).
+    seen_now: set[int] = set()
     if not sel.readonly and any(i.sets_seen for i in items):
         unseen = [u for u in uids if not sel.entries[u].flags.bits & SEEN]
         if unseen:
             changed, _ = await session.store.store_flags(sel.mailbox_id, unseen, "add",
                                                          Flags(SEEN))
             sel.apply_flags(changed)
+            seen_now = {e.uid for e in changed}
             if not any(isinstance(i, c.FetchAttribute) and i.name == "FLAGS"
                        for i in items):
                 items.insert(0, c.FetchAttribute("FLAGS"))  # before the bodies, as Dovecot
@@ -133,7 +152,8 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
             values = await fetch_items(entry, items, session.source,
                                        recent=uid in sel.recent, rev1=not session.rev2,
                                        utf8=session.utf8,
-                                       include_modseq=session.condstore and modseq,
+                                       include_modseq=session.condstore and (
+                                           modseq or uid in seen_now),
                                        include_uid=cmd.uid)
         except UnknownCte as e:
             failed_cte = e
@@ -160,12 +180,16 @@ async def cmd_store(session: ImapSession, cmd: c.Store) -> Tagged:
         return Tagged(cmd.tag, "BAD", "Invalid message sequence number")
     if any(f.lower() == "\\recent" for f in cmd.flags):
         return Tagged(cmd.tag, "BAD", "\\Recent cannot be changed")
+    bogus = unknown_system_flag(cmd.flags)
+    if bogus:
+        return Tagged(cmd.tag, "BAD", f"Invalid system flag {bogus}")
     if cmd.unchanged_since is not None:
-        session.condstore = True
+        session.enable_condstore()
     mode = {"replace": "set", "add": "add", "remove": "remove"}[cmd.mode]
     changed, failed = await session.store.store_flags(
         sel.mailbox_id, uids, mode, Flags.from_names(list(cmd.flags)), cmd.unchanged_since)
     sel.apply_flags(changed)
+    session.announce_keywords()
     changed_uids = {e.uid for e in changed}
     failed_set = set(failed)
     for uid in uids:
@@ -219,8 +243,7 @@ async def cmd_copy(session: ImapSession, cmd: c.Copy | c.Move) -> Tagged:
         # RFC 6851 section 4.3: COPYUID in an untagged OK before the expunges
         if code is not None:
             session.conn.send(Untagged("OK", "Moved", code))
-        moved = [p[0] for p in pairs]
-        session.send_expunged(sel.remove_own(moved), moved)
+        session.expunged_own([p[0] for p in pairs])
         if dst.id == sel.mailbox_id:
             await session.report_updates(allow_expunge=True, force=True)
         return Tagged(cmd.tag, "OK", f"{cmd.name} completed")
@@ -243,11 +266,15 @@ async def cmd_search(session: ImapSession, cmd: c.Search) -> Tagged:
         return Tagged(cmd.tag, "BAD", f"Invalid search: {e}")
     uses_modseq = _mentions_modseq(cmd.criteria)
     if uses_modseq:
-        session.condstore = True
+        session.enable_condstore()
     highest = max((sel.entries[u].modseq for u in matched), default=None) \
         if uses_modseq else None
     numbers = matched if cmd.uid else [sel.seq_of(u) or 0 for u in matched]
     opts = cmd.return_options
+    if opts is None and session.rev2:
+        # IMAP4rev2 has no SEARCH response: no RETURN means RETURN (ALL) (RFC 9051
+        # section 6.4.4, appendix E item 6)
+        opts = ("ALL",)
     if opts is not None and "SAVE" in opts:
         # SAVE with MIN or MAX saves just those (RFC 5182 section 2.4)
         if ("MIN" in opts or "MAX" in opts) and not ({"ALL", "COUNT"} & set(opts)):
@@ -259,8 +286,7 @@ async def cmd_search(session: ImapSession, cmd: c.Search) -> Tagged:
             sel.saved_result = sorted(set(keep))
         else:
             sel.saved_result = list(matched)
-    if cmd.wants_esearch:
-        assert opts is not None
+    if opts is not None and set(opts) != {"SAVE"}:  # SAVE alone: no answer (RFC 5182)
         session.conn.send(EsearchResponse(
             tag=cmd.tag, uid=cmd.uid,
             min=numbers[0] if "MIN" in opts and numbers else None,
