@@ -28,12 +28,18 @@ accounts exist. Instead the exchange goes on with a salt derived from the user n
 a server secret (same user, same salt; indistinguishable from a real salt) and random
 keys, so it fails at the proof like a wrong password does.
 
-Authorization identity ("a=" in the GS2 header): refused, because scramp binds the
-GS2 header into the proof and only supports an empty one.
+Authorization identity ("a=" in the GS2 header, RFC 5802 §5.1): accepted when it
+names the authenticating user itself (what cyrus-sasl and libgsasl, hence mbsync and
+mutt, always send); acting as another user is refused. scramp only supports an empty
+GS2 header, so with an authzid scramp sees the message without it (for the nonce, salt
+and server-first-message) and the client-final-message is verified here: ``c=`` must
+repeat the real GS2 header, and the proof and server signature are computed over the
+AuthMessage exactly as sent (RFC 5802 §3).
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import hmac
@@ -92,6 +98,10 @@ class ScramSha256Mechanism(Mechanism):
         self._server_nonce = server_nonce
         self._client_first = ""
         self._authcid = ""
+        self._gs2_header = "n,,"
+        self._authzid: str | None = None
+        self._server_first = ""
+        self._creds: ScramCredentials | None = None
         self._user: str | None = None
         self._server: Any = None  # scramp.core.ScramServer (untyped)
 
@@ -120,9 +130,11 @@ class ScramSha256Mechanism(Mechanism):
             lambda _name: (creds.salt, creds.stored_key, creds.server_key, creds.iterations),
             s_nonce=self._server_nonce,
         )
+        self._creds = creds
         try:
             server.set_client_first(self._client_first)
             server_first = str(server.get_server_first())
+            self._server_first = server_first
         except scramp.ScramException as e:
             # The message passed the dry run, so this is the stored credentials (e.g.
             # an iteration count scramp refuses): not the client's fault.
@@ -147,10 +159,16 @@ class ScramSha256Mechanism(Mechanism):
             return self._fail("client requires channel binding, which is not offered")
         if flag not in ("n", "y"):
             return self._fail(f"bad gs2-cbind-flag {flag!r}", malformed=True)
+        self._gs2_header = f"{flag},{authzid},"
+        self._authzid = None
         if authzid:
             if not authzid.startswith("a="):
                 return self._fail("bad authzid in GS2 header", malformed=True)
-            return self._fail("authorization identity not supported with SCRAM")
+            name = _unescape_saslname(authzid[2:])
+            if name is None:
+                return self._fail("bad authzid in GS2 header", malformed=True)
+            self._authzid = name
+            text = f"{flag},,{_bare}"  # scramp accepts only an empty authzid
 
         # Dry run: scramp validates the message and gives the prepared user name.
         seen: list[str] = []
@@ -168,6 +186,8 @@ class ScramSha256Mechanism(Mechanism):
             return self._fail("scramp did not report the user name", malformed=True)
         self._client_first = text
         self._authcid = seen[0]
+        if self._authzid is not None and self._authzid != self._authcid:
+            return self._fail("authorization identity differs from the user")
         self._state = _State.CREDENTIALS
         return LookupScram(self._authcid, "")
 
@@ -176,6 +196,8 @@ class ScramSha256Mechanism(Mechanism):
         text = _decode(data)
         if text is None:
             return self._fail("client-final-message is not UTF-8 or too long", malformed=True)
+        if self._authzid is not None:
+            return self._final_with_authzid(text)
         try:
             self._server.set_client_final(text)
             server_final = str(self._server.get_server_final())
@@ -190,6 +212,38 @@ class ScramSha256Mechanism(Mechanism):
             return self._fail("invalid credentials")
         self._state = _State.DONE
         return Success(self._user, server_final.encode("ascii"))
+
+    def _final_with_authzid(self, text: str) -> Step:
+        """RFC 5802 §3 verification over the messages as the client sent them."""
+        head, sep, proof_b64 = text.rpartition(",p=")
+        attrs = dict(a.split("=", 1) for a in head.split(",") if "=" in a)
+        if not sep or "c" not in attrs or "r" not in attrs:
+            return self._fail("bad client-final-message", malformed=True)
+        expected_c = base64.b64encode(self._gs2_header.encode("utf-8")).decode("ascii")
+        if attrs["c"] != expected_c:
+            return self._fail("channel binding data does not match the GS2 header")
+        server_attrs = dict(a.split("=", 1) for a in self._server_first.split(",") if "=" in a)
+        if attrs["r"] != server_attrs.get("r"):
+            return self._fail("nonce mismatch", malformed=True)
+        try:
+            proof = base64.b64decode(proof_b64, validate=True)
+        except ValueError:
+            return self._fail("bad client proof", malformed=True)
+        bare = self._client_first.split(",", 2)[2]
+        auth_message = f"{bare},{self._server_first},{head}".encode()
+        creds = self._creds
+        assert creds is not None  # set with the server-first-message
+        signature = hmac.new(creds.stored_key, auth_message, hashlib.sha256).digest()
+        if len(proof) != len(signature):
+            return self._fail("invalid credentials")
+        client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
+        if not hmac.compare_digest(hashlib.sha256(client_key).digest(), creds.stored_key):
+            return self._fail("invalid credentials")
+        if self._user is None:  # pragma: no cover - fake keys never verify
+            return self._fail("invalid credentials")
+        server_sig = hmac.new(creds.server_key, auth_message, hashlib.sha256).digest()
+        self._state = _State.DONE
+        return Success(self._user, b"v=" + base64.b64encode(server_sig))
 
     # --- helpers --------------------------------------------------------------------
 
@@ -220,3 +274,22 @@ def _decode(data: bytes) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def _unescape_saslname(value: str) -> str | None:
+    """RFC 5802 §5.1 saslname: "=2C" is ",", "=3D" is "="; any other "=" is an error."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "=":
+            code = value[i + 1 : i + 3]
+            if code == "2C":
+                out.append(",")
+            elif code == "3D":
+                out.append("=")
+            else:
+                return None
+            i += 3
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)

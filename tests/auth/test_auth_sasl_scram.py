@@ -162,10 +162,60 @@ def test_client_requiring_channel_binding_is_refused() -> None:
     assert "channel binding" in step.reason
 
 
-def test_authzid_is_refused() -> None:
-    step = ScramSha256Mechanism().start(b"n,a=alice,n=alice,r=abcdefgh")
+def _manual_final(gs2: str, client_first_bare: str, server_first: str,
+                  password: str) -> tuple[str, bytes]:
+    """An RFC 5802 client-final-message computed by hand (scramp's client cannot send
+    an authzid), and the server signature it must get back."""
+    attrs = dict(a.split("=", 1) for a in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]),
+                                 int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored = hashlib.sha256(client_key).digest()
+    without_proof = f"c={base64.b64encode(gs2.encode()).decode()},r={attrs['r']}"
+    auth = f"{client_first_bare},{server_first},{without_proof}".encode()
+    sig = hmac.new(stored, auth, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, sig, strict=True))
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    v = b"v=" + base64.b64encode(hmac.new(server_key, auth, hashlib.sha256).digest())
+    return f"{without_proof},p={base64.b64encode(proof).decode()}", v
+
+
+def test_authzid_equal_to_the_user_is_accepted() -> None:
+    # cyrus-sasl (mbsync) and libgsasl (mutt) always send a=<user>
+    mech = ScramSha256Mechanism(server_nonce="SERVER")
+    step = mech.start(b"n,a=alice,n=alice,r=CLIENT")
+    assert step == LookupScram("alice", "")
+    first = mech.scram_credentials(("alice", ALICE))
+    assert isinstance(first, Challenge)
+    final, v = _manual_final("n,a=alice,", "n=alice,r=CLIENT", first.data.decode(),
+                             "wonderland")
+    assert mech.respond(final.encode()) == Success("alice", v)
+
+
+def test_authzid_with_a_wrong_password_or_a_forged_header_fails() -> None:
+    mech = ScramSha256Mechanism(server_nonce="SERVER")
+    mech.start(b"n,a=alice,n=alice,r=CLIENT")
+    first = mech.scram_credentials(("alice", ALICE))
+    assert isinstance(first, Challenge)
+    final, _ = _manual_final("n,a=alice,", "n=alice,r=CLIENT", first.data.decode(), "nope")
+    step = mech.respond(final.encode())
+    assert isinstance(step, Failure) and not step.malformed
+    mech = ScramSha256Mechanism(server_nonce="SERVER")
+    mech.start(b"n,a=alice,n=alice,r=CLIENT")
+    first = mech.scram_credentials(("alice", ALICE))
+    assert isinstance(first, Challenge)
+    # c= claims an empty GS2 header: the proof was made for another header
+    final, _ = _manual_final("n,,", "n=alice,r=CLIENT", first.data.decode(), "wonderland")
+    step = mech.respond(final.encode())
+    assert isinstance(step, Failure) and not step.malformed
+
+
+def test_authzid_for_another_user_is_refused() -> None:
+    step = ScramSha256Mechanism().start(b"n,a=bob,n=alice,r=abcdefgh")
     assert isinstance(step, Failure)
     assert not step.malformed
+    bad = ScramSha256Mechanism().start(b"n,a=b=ZZob,n=alice,r=abcdefgh")
+    assert isinstance(bad, Failure) and bad.malformed
 
 
 def test_user_name_is_unescaped_and_saslprepped() -> None:
