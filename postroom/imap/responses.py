@@ -552,9 +552,9 @@ class ListResponse(Response):
         w.write(b" " + mailbox_value(self.name, utf8=self.utf8))
         extended: list[Value] = []
         if self.child_info:
-            extended += ["CHILDINFO", list(self.child_info)]
+            extended += [Atom("CHILDINFO"), list(self.child_info)]  # an atom, as Dovecot
         if self.old_name is not None:
-            extended += ["OLDNAME", [Raw(mailbox_value(self.old_name, utf8=self.utf8))]]
+            extended += [Atom("OLDNAME"), [Raw(mailbox_value(self.old_name, utf8=self.utf8))]]
         if extended:
             w.write(b" ")
             w.value(extended)

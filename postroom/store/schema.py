@@ -108,6 +108,17 @@ MIGRATIONS: tuple[str, ...] = (
         size = (SELECT m.size FROM messages m WHERE m.id = entries.message_id),
         internaldate = (SELECT m.internaldate FROM messages m WHERE m.id = entries.message_id);
     """,
+    # 3 -> 4: subscriptions are names, not mailbox properties: they outlive DELETE and
+    # may name mailboxes that do not exist (RFC 9051 section 6.3.7).
+    """
+    CREATE TABLE subscriptions (
+        user_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (user_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO subscriptions (user_id, name)
+        SELECT user_id, name FROM mailboxes WHERE subscribed = 1;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

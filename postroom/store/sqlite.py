@@ -281,8 +281,10 @@ class SqliteStore:
             uid = int(cur.lastrowid or 0)
             for name, special in DEFAULT_MAILBOXES:
                 conn.execute(
-                    "INSERT INTO mailboxes(user_id, name, uidvalidity, special_use, subscribed)"
-                    " VALUES (?,?,?,?,1)", (uid, name, self._next_uidvalidity(conn), special))
+                    "INSERT INTO mailboxes(user_id, name, uidvalidity, special_use)"
+                    " VALUES (?,?,?,?)", (uid, name, self._next_uidvalidity(conn), special))
+                conn.execute("INSERT OR IGNORE INTO subscriptions(user_id, name) VALUES (?,?)",
+                             (uid, name))
             return User(uid, f"{local}@{domain}", quota, 0, password_hash, scram)
 
         return await self._write(op)
@@ -357,6 +359,7 @@ class SqliteStore:
                 self._drop_entries(conn, ctx, mb, None)
                 conn.execute("DELETE FROM expunged WHERE mailbox_id=?", (mb,))
                 conn.execute("DELETE FROM mailboxes WHERE id=?", (mb,))
+            conn.execute("DELETE FROM subscriptions WHERE user_id=?", (user.id,))
             conn.execute("DELETE FROM users WHERE id=?", (user.id,))
             ctx.after_commit(lambda: self.feed.publish(boxes))
 
@@ -492,7 +495,8 @@ class SqliteStore:
     # ------------------------------------------------------------------ mailboxes
 
     _MB_SQL = ("SELECT id, user_id, name, uidvalidity, uidnext, highestmodseq, special_use,"
-               " subscribed FROM mailboxes")
+               " EXISTS(SELECT 1 FROM subscriptions s WHERE s.user_id = mailboxes.user_id"
+               " AND s.name = mailboxes.name) FROM mailboxes")
 
     @staticmethod
     def _mb(r: Sequence[Any]) -> Mailbox:
@@ -527,9 +531,12 @@ class SqliteStore:
             if self._get_mailbox(conn, user_id, name) is not None:
                 raise AlreadyExists(f"mailbox {name} exists already")
             cur = conn.execute(
-                "INSERT INTO mailboxes(user_id, name, uidvalidity, special_use, subscribed)"
-                " VALUES (?,?,?,?,?)", (user_id, name, self._next_uidvalidity(conn),
-                                         special_use, int(subscribe)))
+                "INSERT INTO mailboxes(user_id, name, uidvalidity, special_use)"
+                " VALUES (?,?,?,?)", (user_id, name, self._next_uidvalidity(conn),
+                                      special_use))
+            if subscribe:
+                conn.execute("INSERT OR IGNORE INTO subscriptions(user_id, name)"
+                             " VALUES (?,?)", (user_id, name))
             r = conn.execute(self._MB_SQL + " WHERE id=?", (cur.lastrowid,)).fetchone()
             return self._mb(r)
 
@@ -586,13 +593,23 @@ class SqliteStore:
         await self._write(op)
 
     async def set_subscribed(self, user_id: int, name: str, subscribed: bool) -> None:
+        """Add or remove a name in the user's subscription list. The mailbox need not
+        exist, and deleting a mailbox keeps its subscription (RFC 9051 section 6.3.7)."""
         name = normalize_mailbox_name(name)
 
         def op(conn: sqlite3.Connection, ctx: WriteContext) -> None:
-            mb = self._require_mailbox(conn, user_id, name)
-            conn.execute("UPDATE mailboxes SET subscribed=? WHERE id=?", (int(subscribed), mb.id))
+            if subscribed:
+                conn.execute("INSERT OR IGNORE INTO subscriptions(user_id, name)"
+                             " VALUES (?,?)", (user_id, name))
+            else:
+                conn.execute("DELETE FROM subscriptions WHERE user_id=? AND name=?",
+                             (user_id, name))
 
         await self._write(op)
+
+    async def list_subscriptions(self, user_id: int) -> list[str]:
+        return await self._read(lambda c: [r[0] for r in c.execute(
+            "SELECT name FROM subscriptions WHERE user_id=? ORDER BY name", (user_id,))])
 
     async def set_special_use(self, user_id: int, name: str, special_use: str | None) -> None:
         if special_use is not None and special_use not in SPECIAL_USES:

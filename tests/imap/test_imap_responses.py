@@ -163,10 +163,10 @@ def test_list_status_namespace_names() -> None:
     )
     assert bytes(ListResponse('a"b\\c', None, lsub=True)) == b'* LSUB () NIL "a\\"b\\\\c"\r\n'
     assert bytes(ListResponse("Foo", "/", ("\\NonExistent",), child_info=("SUBSCRIBED",))) == (
-        b'* LIST (\\NonExistent) "/" "Foo" ("CHILDINFO" ("SUBSCRIBED"))\r\n'
+        b'* LIST (\\NonExistent) "/" "Foo" (CHILDINFO ("SUBSCRIBED"))\r\n'
     )
     assert bytes(ListResponse("New", "/", old_name="&Old")) == (
-        b'* LIST () "/" "New" ("OLDNAME" ("&-Old"))\r\n'
+        b'* LIST () "/" "New" (OLDNAME ("&-Old"))\r\n'
     )
     assert bytes(StatusResponse("Entwürfe", [("MESSAGES", 231), ("UIDNEXT", 44292)])) == (
         b'* STATUS "Entw&APw-rfe" (MESSAGES 231 UIDNEXT 44292)\r\n'

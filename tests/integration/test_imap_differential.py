@@ -232,24 +232,10 @@ STEPS_ALLOWED: list[tuple[str, int, str]] = [
 ]
 
 
-# Not allowed by the RFCs: Postroom bugs that need a store change (see the report), kept
-# visible here until fixed.
-KNOWN_GAPS: list[tuple[str, int, str]] = [
-    (
-        "list_extended", step,
-        "RFC 9051 section 6.3.7: a subscription outlives its mailbox (DELETE keeps it, "
-        "LIST (SUBSCRIBED) shows the name \\NonExistent); the store keeps subscriptions "
-        "on the mailbox row, so they go with it",
-    )
-    for step in (6, 8, 9)
-] + [
-    (
-        "subscriptions", step,
-        "same cause: subscriptions are names (RFC 9051 section 6.3.7); Dovecot keeps 'x' "
-        "subscribed after RENAME x y, Postroom's subscription moves with the row",
-    )
-    for step in (3, 4)
-]
+# Not allowed by the RFCs: Postroom bugs, kept visible here until fixed. (Subscriptions
+# as names independent of mailboxes, RFC 9051 section 6.3.7, were the last: fixed with
+# the store's subscriptions table.)
+KNOWN_GAPS: list[tuple[str, int, str]] = []
 
 
 @dataclass(frozen=True)

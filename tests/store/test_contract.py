@@ -369,3 +369,21 @@ def test_reopen_keeps_everything(run_store: Any, tmp_path: Any) -> None:
         store._prep = store2._prep
 
     run_store(t)
+
+
+def test_subscriptions_are_names_that_outlive_mailboxes(run_store: Any) -> None:
+    async def t(store: SqliteStore) -> None:
+        u = await setup_user(store)
+        assert "INBOX" in await store.list_subscriptions(u.id)
+        await store.create_mailbox(u.id, "Lists")
+        await store.set_subscribed(u.id, "Lists", True)
+        assert (await store.get_mailbox(u.id, "Lists")).subscribed  # type: ignore[union-attr]
+        await store.delete_mailbox(u.id, "Lists")  # RFC 9051 section 6.3.7
+        assert "Lists" in await store.list_subscriptions(u.id)
+        await store.set_subscribed(u.id, "Gone/Never", True)  # any name
+        await store.set_subscribed(u.id, "Lists", False)
+        assert "Lists" not in await store.list_subscriptions(u.id)
+        await store.remove_user("bob@example.com")
+        assert await store.list_subscriptions(u.id) == []
+
+    run_store(t)

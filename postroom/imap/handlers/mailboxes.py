@@ -200,11 +200,11 @@ async def cmd_subscribe(session: ImapSession, cmd: c.Subscribe | c.Unsubscribe) 
     assert session.user is not None
     name = _name(session, cmd.mailbox)
     on = isinstance(cmd, c.Subscribe)
-    try:
-        await session.store.set_subscribed(session.user.id, name, on)
-    except NotFound:
-        if on:
-            return Tagged(cmd.tag, "NO", "No such mailbox", ResponseCode.NONEXISTENT)
+    # SUBSCRIBE validates the name, as Dovecot does (RFC 9051 section 6.3.7 allows it);
+    # the subscription then outlives the mailbox, and UNSUBSCRIBE takes any name.
+    if on and await session.store.get_mailbox(session.user.id, name) is None:
+        return Tagged(cmd.tag, "NO", "No such mailbox", ResponseCode.NONEXISTENT)
+    await session.store.set_subscribed(session.user.id, name, on)
     return Tagged(cmd.tag, "OK", f"{cmd.name} completed")
 
 
@@ -221,8 +221,7 @@ async def cmd_list(session: ImapSession, cmd: c.List) -> Tagged:
         return Tagged(cmd.tag, "OK", "LIST completed")
     boxes = await session.store.list_mailboxes(session.user.id)
     by_name = {m.name: m for m in boxes}
-    entries = list_entries(cmd, [Box(m.name, m.subscribed, m.special_use) for m in boxes],
-                           SEPARATOR)
+    entries = list_entries(cmd, await _boxes(session, boxes), SEPARATOR)
     for name, attrs, child_info in entries:
         session.conn.send(ListResponse(name, SEPARATOR, attrs, utf8=session.utf8,
                                        child_info=child_info))
@@ -233,12 +232,20 @@ async def cmd_list(session: ImapSession, cmd: c.List) -> Tagged:
     return Tagged(cmd.tag, "OK", "LIST completed")
 
 
+async def _boxes(session: ImapSession, boxes: list[Mailbox]) -> list[Box]:
+    """Mailboxes, plus subscriptions whose mailbox does not exist (``exists=False``)."""
+    assert session.user is not None
+    names = {m.name for m in boxes}
+    subs = await session.store.list_subscriptions(session.user.id)
+    return [Box(m.name, m.subscribed, m.special_use) for m in boxes] + [
+        Box(n, True, None, exists=False) for n in subs if n not in names]
+
+
 async def cmd_lsub(session: ImapSession, cmd: c.Lsub) -> Tagged:
     """RFC 3501 section 6.3.9 (IMAP4rev1 clients)."""
     assert session.user is not None
     boxes = await session.store.list_mailboxes(session.user.id)
-    entries = lsub_entries(cmd.reference, cmd.pattern,
-                           [Box(m.name, m.subscribed, m.special_use) for m in boxes],
+    entries = lsub_entries(cmd.reference, cmd.pattern, await _boxes(session, boxes),
                            SEPARATOR)
     for name, attrs, _ in entries:
         session.conn.send(ListResponse(name, SEPARATOR, attrs, utf8=session.utf8,
