@@ -77,6 +77,7 @@ class App:
             log.info("stopping: no new connections; %d session(s) open", len(tasks))
             for srv in servers:
                 srv.close()
+            system.stopping.set()
             if tasks:
                 _, pending = await asyncio.wait(list(tasks), timeout=GRACE_SECONDS)
                 for t in pending:

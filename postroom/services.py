@@ -113,6 +113,8 @@ class MailSystem:
         self.throttle = AuthThrottle()
         self.pop3_locks: set[str] = set()
         self.runner: QueueRunner | None = None
+        # Set when the server stops: idle IMAP sessions say BYE at once.
+        self.stopping = asyncio.Event()
         # RCPT-time resolutions, reused at DATA time: (queue id, address) -> Resolution
         self._resolved: dict[tuple[str, str], Resolution] = {}
         self.dkim_dir = config.data_dir / "dkim"
@@ -292,7 +294,8 @@ class MailSystem:
                 ssl_context=self.ssl_context if kind == "imap" else None,
                 plaintext_auth_allowed=self.config.auth.plaintext_allowed,
                 append_limit=self.config.limits.message_size,
-                subaddress_delimiter=self.config.subaddress_delimiter)
+                subaddress_delimiter=self.config.subaddress_delimiter,
+                stopping=self.stopping)
             return (partial(_with_ctx, handle_imap, ictx), kind == "imaps",
                     b"* BYE Too many connections, try again later\r\n")
         if kind in ("smtp", "submission", "submissions"):
