@@ -162,3 +162,24 @@ def test_bad_input_gets_bad_and_the_session_continues(srv: Any) -> None:
     assert c.line().startswith(b"t9 NO [TOOBIG]")
     assert c.cmd("NOOP")[-1].split()[1] == b"OK"
     c.close()
+
+
+def test_flag_only_fetches_use_the_same_syntax(srv: Any) -> None:
+    """The fast path for UID/FLAGS/MODSEQ-only FETCH answers exactly like the general
+    path (which a body item forces)."""
+    append(srv, 3)
+    c = Raw(srv.ports["imap"])
+    c.cmd(f'LOGIN {BOB} "{PW}"')
+    c.cmd("SELECT INBOX (CONDSTORE)")
+    c.cmd("STORE 2 +FLAGS.SILENT (\\Seen $Work)")
+    fast = c.cmd("UID FETCH 1:* (FLAGS MODSEQ)")
+    general = c.cmd("UID FETCH 1:* (FLAGS MODSEQ BODY.PEEK[HEADER.FIELDS (X-NONE)])")
+    # the general lines end with the body literal: "... MODSEQ (n) BODY[...] {2}", CRLF,
+    # CRLF, ")"; without the body item they must equal the fast lines
+    strip = [re.sub(rb" BODY\[HEADER\.FIELDS \(X-NONE\)\] \{2\}$", b")", ln)
+             for ln in general[:-1] if ln.startswith(b"* ")]
+    assert fast[:-1] == strip
+    assert fast[1].startswith(b"* 2 FETCH (UID 2 FLAGS (\\Seen $Work \\Recent) MODSEQ (")
+    plain = c.cmd("FETCH 3 (FLAGS)")
+    assert plain[0].startswith(b"* 3 FETCH (FLAGS (\\Recent)")
+    c.close()

@@ -142,6 +142,10 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
             if not any(isinstance(i, c.FetchAttribute) and i.name == "FLAGS"
                        for i in items):
                 items.insert(0, c.FetchAttribute("FLAGS"))  # before the bodies, as Dovecot
+    if all(isinstance(i, c.FetchAttribute) and i.name in _FLAG_ITEMS for i in items):
+        await _fetch_flags_fast(session, cmd, items, uids,
+                                implied_modseq=session.condstore and modseq)
+        return Tagged(cmd.tag, "OK", f"{cmd.name} completed")
     failed_cte = None
     for uid in uids:
         entry = sel.entries.get(uid)
@@ -164,6 +168,48 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
         return Tagged(cmd.tag, "NO", "Unknown Content-Transfer-Encoding",
                       ResponseCode.UNKNOWN_CTE)
     return Tagged(cmd.tag, "OK", f"{cmd.name} completed")
+
+
+_FLAG_ITEMS = frozenset({"UID", "FLAGS", "MODSEQ"})
+
+
+async def _fetch_flags_fast(session: ImapSession, cmd: c.Fetch, items: list[c.FetchItem],
+                            uids: list[int], implied_modseq: bool) -> None:
+    """FETCH of only UID/FLAGS/MODSEQ (what a client's resync asks for every message of
+    a mailbox): the lines are formatted directly, flag lists cached per flag set, and
+    written in batches. Same bytes as the general path (tests/imap compare them)."""
+    sel = _sel(session)
+    names = [i.name for i in items if isinstance(i, c.FetchAttribute)]
+    with_uid = cmd.uid or "UID" in names
+    rest = [n for n in dict.fromkeys(names) if n != "UID"]
+    if implied_modseq and "MODSEQ" not in rest:
+        rest.append("MODSEQ")
+    rev1 = not session.rev2
+    cache: dict[tuple[Flags, bool], str] = {}
+    batch: list[str] = []
+    for uid in uids:
+        entry = sel.entries.get(uid)
+        seq = sel.seq_of(uid)
+        if entry is None or seq is None:
+            continue
+        parts = [f"UID {uid}"] if with_uid else []
+        for name in rest:
+            if name == "FLAGS":
+                recent = rev1 and uid in sel.recent
+                text = cache.get((entry.flags, recent))
+                if text is None:
+                    flag_names = entry.flags.names() + (["\\Recent"] if recent else [])
+                    text = cache[(entry.flags, recent)] = f"FLAGS ({' '.join(flag_names)})"
+                parts.append(text)
+            else:
+                parts.append(f"MODSEQ ({entry.modseq})")
+        batch.append(f"* {seq} FETCH ({' '.join(parts)})\r\n")
+        if len(batch) >= 1000:
+            session.conn.send("".join(batch).encode())
+            batch.clear()
+            await session.conn.maybe_flush()
+    if batch:
+        session.conn.send("".join(batch).encode())
 
 
 # ---------------------------------------------------------------------- STORE
