@@ -26,10 +26,10 @@ from postroom.auth.sasl import MECHANISMS, decode_sasl_base64, new_mechanism
 from postroom.imap import commands as c
 from postroom.imap.commands.base import Availability, ImapCommand
 from postroom.imap.errors import ConnectionClosed
+from postroom.imap.fetch_items import flag_atoms
 from postroom.imap.grammar.options import ParseOptions
 from postroom.imap.receiver import NeedLiteral
 from postroom.imap.responses import (
-    Atom,
     CapabilityResponse,
     Continuation,
     EnabledResponse,
@@ -292,13 +292,11 @@ class ImapSession:
         QRESYNC, RFC 7162 section 3.2.4), FLAGS, and MODSEQ once CONDSTORE is on."""
         assert self.selected is not None
         entry = self.selected.entries[uid]
-        names = entry.flags.names()
-        if not self.rev2 and uid in self.selected.recent:
-            names.append("\\Recent")
+        flags = flag_atoms(entry, recent=uid in self.selected.recent, rev1=not self.rev2)
         items: list[tuple[str, Value]] = []
         if with_uid or self.qresync:
             items.append(("UID", uid))
-        items.append(("FLAGS", [Atom(n) for n in names]))
+        items.append(("FLAGS", flags))
         if self.condstore:
             items.append(("MODSEQ", [entry.modseq]))
         return items

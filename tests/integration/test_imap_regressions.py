@@ -157,13 +157,13 @@ def test_new_keywords_are_announced_before_the_fetch_that_shows_them(
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)]"
         " Flags permitted",
-        "* 1 FETCH (FLAGS ($Work \\Recent))"]
+        "* 1 FETCH (FLAGS (\\Recent $Work))"]
     assert not any("FLAGS (" in ln and "* FLAGS" in ln for ln in a("STORE 1 +FLAGS ($work)"))
     b("SELECT INBOX")
     b("STORE 1 +FLAGS (Other)")
     noop = a("NOOP")
     assert noop[0] == "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work Other)"
-    assert noop[2].startswith("* 1 FETCH (UID 1 FLAGS ($Work Other \\Recent))")
+    assert noop[2].startswith("* 1 FETCH (UID 1 FLAGS (\\Recent $Work Other))")
 
 
 def test_unknown_system_flags_are_refused(srv: RunningServer, login: type[Client]) -> None:

@@ -198,7 +198,9 @@ async def _fetch_flags_fast(session: ImapSession, cmd: c.Fetch, items: list[c.Fe
                 recent = rev1 and uid in sel.recent
                 text = cache.get((entry.flags, recent))
                 if text is None:
-                    flag_names = entry.flags.names() + (["\\Recent"] if recent else [])
+                    # system flags, \Recent, keywords: flag_atoms' (Dovecot's) order
+                    flag_names = [n for n in entry.flags.names() if n.startswith("\\")]
+                    flag_names += (["\\Recent"] if recent else []) + list(entry.flags.keywords)
                     text = cache[(entry.flags, recent)] = f"FLAGS ({' '.join(flag_names)})"
                 parts.append(text)
             else:
