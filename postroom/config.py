@@ -222,7 +222,7 @@ def _valid_hostport(value: object) -> bool:
     if not isinstance(value, str) or ":" not in value:
         return False
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
         return False
     return not any(c.isspace() for c in host)
 

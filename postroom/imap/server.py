@@ -183,7 +183,13 @@ class Connection:
         await self.flush()
         discard_buffered(self.reader)
         self.receiver.discard_buffered()
-        await self.writer.start_tls(self.ctx.ssl_context)
+        try:
+            await asyncio.wait_for(self.writer.start_tls(self.ctx.ssl_context), 60)
+        except (ssl.SSLError, OSError, TimeoutError) as e:
+            # The client's handshake failed: the connection is over, quietly (a client
+            # must not be able to flood the log with tracebacks).
+            self.closed = True
+            raise ConnectionClosed from e
         self.info.update_tls(self.writer)
 
 
@@ -194,6 +200,10 @@ async def handle_imap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     conn = Connection(reader, writer, info, ctx)
     session = ImapSession(ctx, conn)
     errors = 0
+    loop = asyncio.get_running_loop()
+    # The autologout clock (RFC 9051 section 5.4) runs per command, not per read: a
+    # client trickling a byte at a time does not keep a session (slowloris).
+    deadline: float | None = None
     try:
         conn.send(session.greeting())
         await conn.flush()
@@ -201,14 +211,17 @@ async def handle_imap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
             ev = conn.receiver.next_event()
             if isinstance(ev, NeedData):
                 await conn.flush()
-                timeout = (ctx.idle_timeout if session.state is not State.NOT_AUTHENTICATED
-                           else ctx.preauth_timeout)
+                if deadline is None:
+                    deadline = loop.time() + (
+                        ctx.idle_timeout if session.state is not State.NOT_AUTHENTICATED
+                        else ctx.preauth_timeout)
                 try:
-                    await conn.read_more(timeout)
+                    await conn.read_more(max(deadline - loop.time(), 0.001))
                 except TimeoutError:
                     conn.send(bye("Autologout: idle for too long"))
                     break
                 continue
+            deadline = None  # the client got somewhere: a literal or a whole command
             if isinstance(ev, NeedLiteral):
                 refusal = await session.check_literal(ev)
                 if refusal is not None:

@@ -40,7 +40,9 @@ def _raw_text(value: str) -> str:
 
 def _decode_word(m: re.Match[str]) -> str:
     charset, enc, text = m.group(1), m.group(2).upper(), m.group(3)
-    raw = text.encode("ascii", "surrogateescape")
+    # Raw 8-bit bytes inside an encoded word (seen in the wild) came in as UTF-8 or
+    # surrogate escapes: give them back as they were (fuzz.mime_structure found this).
+    raw = text.encode("utf-8", "surrogateescape")
     try:
         if enc == "B":
             raw = raw.rstrip(b"=")

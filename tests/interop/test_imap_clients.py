@@ -15,8 +15,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import require
 from harness import RunningServer, running_server
+from interop_helpers import require
 
 pytestmark = pytest.mark.interop
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require
 from harness import running_server
+from interop_helpers import require
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from peers import Postfix, free_port

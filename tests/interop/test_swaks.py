@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require
 from harness import running_server
+from interop_helpers import require
 
 pytestmark = pytest.mark.interop
 

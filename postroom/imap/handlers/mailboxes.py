@@ -36,7 +36,7 @@ from postroom.store.models import (
     NotFound,
     OverQuota,
 )
-from postroom.store.sqlite import SEPARATOR
+from postroom.store.sqlite import SEPARATOR, normalize_mailbox_name
 
 if TYPE_CHECKING:
     from postroom.imap.session import ImapSession
@@ -160,7 +160,7 @@ async def cmd_create(session: ImapSession, cmd: c.Create) -> Tagged:
 async def cmd_delete(session: ImapSession, cmd: c.Delete) -> Tagged:
     """RFC 9051 section 6.3.5."""
     assert session.user is not None
-    name = _name(session, cmd.mailbox)
+    name = normalize_mailbox_name(_name(session, cmd.mailbox))  # "INBOX/" is INBOX
     if name == "INBOX":
         return Tagged(cmd.tag, "NO", "INBOX cannot be deleted", ResponseCode.CANNOT)
     mb = await session.store.get_mailbox(session.user.id, name)
@@ -168,7 +168,10 @@ async def cmd_delete(session: ImapSession, cmd: c.Delete) -> Tagged:
         return Tagged(cmd.tag, "NO", "No such mailbox", ResponseCode.NONEXISTENT)
     if session.selected is not None and session.selected.mailbox_id == mb.id:
         session.unselect()
-    await session.store.delete_mailbox(session.user.id, name)
+    try:
+        await session.store.delete_mailbox(session.user.id, name)
+    except (Invalid, NotFound) as e:
+        return Tagged(cmd.tag, "NO", f"Cannot delete: {e}", ResponseCode.CANNOT)
     return Tagged(cmd.tag, "OK", "DELETE completed")
 
 

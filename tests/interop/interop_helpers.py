@@ -1,5 +1,7 @@
-"""Real programs from Debian (installed by .ci/run). In CI a missing program fails the
-run; on a developer machine without them the tests are skipped with the reason."""
+"""Helpers for the interop tests. Real programs from Debian (installed by .ci/run): in
+CI a missing program fails the run; on a developer machine without them the tests are
+skipped with the reason. (Not a conftest: several test folders have one, and a plain
+``import conftest`` finds whichever was loaded first.)"""
 
 from __future__ import annotations
 
