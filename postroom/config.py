@@ -248,6 +248,8 @@ def load_config(path: Path) -> Config:
         raise ConfigError([f"{path}: {e.strerror}"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: invalid TOML: {e}"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"{path}: not UTF-8 (byte {e.start})"]) from None
     cfg = Config.from_dict(raw, base=path.resolve().parent)
     return _with_source(cfg, path)
 

@@ -178,13 +178,19 @@ class Connection:
                 return b"*"  # an overlong response line: treat as a cancel
             raise ConnectionClosed  # cannot happen in line mode
 
-    async def start_tls(self) -> None:
+    async def start_tls(self, ok: Response) -> None:
+        """Answer STARTTLS with ``ok`` and run the handshake. What the client sent before
+        it saw ``ok`` is dropped (command injection, RFC 9051 section 6.2.1); what comes
+        after it is the ClientHello, so nothing may read the socket in between: ``ok``
+        is written without waiting and ``start_tls`` pauses reading in the same tick."""
         assert self.ctx.ssl_context is not None
-        await self.flush()
         discard_buffered(self.reader)
         self.receiver.discard_buffered()
+        self.send(ok)
+        self._write_buffer()
+        self.pending = 0
         try:
-            await asyncio.wait_for(self.writer.start_tls(self.ctx.ssl_context), 60)
+            await self.writer.start_tls(self.ctx.ssl_context, ssl_handshake_timeout=60)
         except (ssl.SSLError, OSError, TimeoutError) as e:
             # The client's handshake failed: the connection is over, quietly (a client
             # must not be able to flood the log with tracebacks).

@@ -360,8 +360,8 @@ class ImapSession:
         if self.conn.info.tls or self.ctx.ssl_context is None:
             self.conn.send(Tagged(cmd.tag, "BAD", "STARTTLS is not available now"))
             return
-        self.conn.send(Tagged(cmd.tag, "OK", "Begin TLS negotiation now"))
-        await self.conn.start_tls()  # discards anything pipelined (RFC 9051 6.2.1)
+        # discards anything pipelined (RFC 9051 section 6.2.1), then the handshake
+        await self.conn.start_tls(Tagged(cmd.tag, "OK", "Begin TLS negotiation now"))
 
     async def _logged_in(self, tag: str, address: str) -> Tagged:
         user = await self.store.get_user(address)

@@ -130,6 +130,11 @@ async def start_listener(
             await handler(reader, writer, info)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
             pass
+        except asyncio.CancelledError:
+            # The owner cancelled the session (shutdown): end normally. Nothing awaits
+            # this task but asyncio's stream callback, which (Python 3.11) calls
+            # task.exception() and logs "Exception in callback" for a cancelled task.
+            pass
         except Exception:
             log.exception("%s %s: session failed", name, ip)
         finally:

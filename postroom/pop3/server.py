@@ -9,8 +9,9 @@ answers leave in order. Output is flushed before each read and after each action
 
 Guarantees: the maildrop is released exactly once however the session ends; messages
 are deleted only after QUIT (RFC 1939 section 6); an idle client is logged out after
-``idle_timeout`` (RFC 1939 section 3: at least 10 minutes) without entering UPDATE; a
-client that stops reading is dropped after ``write_timeout``. Messages are sent as
+``idle_timeout`` (RFC 1939 section 3: at least 10 minutes; counted from the last answer,
+so a client trickling bytes without finishing a command is logged out too) without
+entering UPDATE; a client that stops reading is dropped after ``write_timeout``. Messages are sent as
 slices of the stored bytes, waiting for the socket to drain (backpressure).
 """
 
@@ -139,6 +140,9 @@ class _Session:
         )
         self.maildrop: Maildrop | None = None
         self._sasl_ended_by_engine = False
+        # The autologout timer (RFC 1939 section 3) restarts when a command was
+        # answered, not whenever a byte arrives: a client trickling bytes is logged out.
+        self._deadline: float | None = None
 
     # --- the loop -------------------------------------------------------------------
 
@@ -166,6 +170,7 @@ class _Session:
                     return
                 case _:  # Paused, or SASL events outside an exchange: a bug here
                     raise RuntimeError(f"unexpected POP3 engine event {event!r}")
+            self._deadline = None  # a command was handled (RETR may have sent a lot)
             await self._flush()
 
     async def release(self) -> None:
@@ -181,8 +186,10 @@ class _Session:
     async def _read(self) -> bytes:
         """Bytes from the client; raises ``_SessionOver`` at EOF or after the idle
         timeout (autologout: the session ends without UPDATE, RFC 1939 section 3)."""
+        if self._deadline is None:
+            self._deadline = asyncio.get_running_loop().time() + self.ctx.idle_timeout
         try:
-            async with asyncio.timeout(self.ctx.idle_timeout):
+            async with asyncio.timeout_at(self._deadline):
                 data = await self.reader.read(READ_SIZE)
         except TimeoutError:
             self.writer.write(b"-ERR autologout: idle for too long\r\n")
@@ -199,6 +206,7 @@ class _Session:
         data = self.engine.data_to_send()
         if data:
             self.writer.write(data)
+            self._deadline = None  # a command was answered
             await self._drain()
 
     async def _drain(self) -> None:
@@ -319,8 +327,10 @@ class _Session:
         self.engine.accept_login(user, tuple(maildrop.entries))
 
     async def _start_tls(self) -> None:
+        # STARTTLS command injection: drop what came before the +OK, not after it (the
+        # ClientHello follows the +OK at once).
+        discard_buffered(self.reader)
         await self._flush()  # "+OK begin TLS negotiation" goes out in the clear
-        discard_buffered(self.reader)  # STARTTLS command injection
         assert self.ctx.ssl_context is not None  # the engine offers STLS only then
         try:
             await self.writer.start_tls(

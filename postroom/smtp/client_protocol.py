@@ -137,7 +137,7 @@ class Extensions:
     def size_limit(self) -> int:
         """The SIZE limit, 0 when none was announced (RFC 1870 section 4)."""
         value = self.keywords.get("SIZE", "")
-        return int(value) if value.isdigit() else 0
+        return int(value) if value.isascii() and value.isdigit() else 0
 
     @property
     def auth_mechanisms(self) -> frozenset[str]:
@@ -242,6 +242,11 @@ def _local(code: int, enhanced: str, text: str) -> Reply:
 
 
 CONNECTION_LOST = _local(451, "4.4.2", "Connection lost to the remote server")
+
+
+def _unexpected(reply: Reply) -> Reply:
+    return _local(451, "4.5.0", f"Protocol error from the remote server: unexpected reply "
+                                f"{reply.code}")
 
 
 class _Transaction:
@@ -480,10 +485,14 @@ class SmtpClientProtocol:
         self._lost(_local(451, "4.5.0", f"Protocol error from the remote server: {why}"))
 
     def _lost(self, reply: Reply) -> None:
-        """The session ends now; undecided recipients get ``reply``."""
+        """The session ends now; undecided recipients get ``reply``. A positive reply
+        that ends a session (a 2xx greeting, a 221 to EHLO) is the peer's protocol
+        error: the recipients must not count as delivered, so it becomes a 451."""
         if self.state is State.QUIT:
             self._on_quit(reply)
             return
+        if reply.positive:
+            reply = _unexpected(reply)
         txn = self._txn
         self._txn = None
         self._expect.clear()
@@ -765,6 +774,9 @@ class SmtpClientProtocol:
                 self._expect.append(_Cmd.DATA_END)
                 self.state = State.DATA_END
             return
+        if reply.positive:  # only 354 may answer DATA positively (RFC 5321 4.3.2)
+            self._protocol_error(f"unexpected reply {reply.code} to DATA")
+            return
         txn.data_reply = reply
         if mail_ok and txn.accepted():
             for i in txn.accepted():
@@ -790,6 +802,9 @@ class SmtpClientProtocol:
     def _on_data_end(self, reply: Reply) -> None:
         txn = self._txn
         assert txn is not None
+        if 300 <= reply.code < 400:  # the content's final reply is 2xx, 4xx or 5xx
+            self._protocol_error(f"unexpected reply {reply.code} after the content")
+            return
         if txn.accepted() and txn.failed_chunk is None:
             txn.data_sent = True
             for i in txn.accepted():

@@ -163,6 +163,7 @@ class SmtpSession:
         self.engine = SmtpServerProtocol(engine_config(ctx, info))
         self.envelope: Envelope | None = None
         self.spool: SpooledMessage | None = None
+        self._command_deadline: float | None = None  # loop time; see _next_event
 
     async def run(self) -> None:
         log.debug("smtp %s: session start (%s)", self.info.peer_ip, self.ctx.listener)
@@ -178,25 +179,37 @@ class SmtpSession:
 
     # ---- I/O ----------------------------------------------------------------------
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Send the queued replies; True if there were any."""
         data = self.engine.data_to_send()
         if data:
             self.writer.write(data)
             async with asyncio.timeout(self.ctx.limits.command_timeout):
                 await self.writer.drain()
+        return bool(data)
 
     async def _next_event(self) -> Event:
         """The next engine event, reading (with timeouts) as needed. A closed engine
-        gives ``ConnectionClosed`` after its last replies were flushed."""
+        gives ``ConnectionClosed`` after its last replies were flushed.
+
+        The command timeout runs from our last reply until the next command is
+        complete, not from one read to the next: a client trickling a byte at a time
+        cannot hold the connection (RFC 5321 section 4.5.3.2.7 times the wait for a
+        *command*). Message content is timed per read (section 4.5.3.2.5)."""
         engine = self.engine
         limits = self.ctx.limits
+        loop = asyncio.get_running_loop()
         while True:
             event = engine.next_event()
             if isinstance(event, NeedData):
-                await self._flush()
-                wait = limits.data_timeout if engine.receiving_message else limits.command_timeout
+                if await self._flush() or self._command_deadline is None:
+                    self._command_deadline = loop.time() + limits.command_timeout
+                if engine.receiving_message:
+                    timer = asyncio.timeout(limits.data_timeout)
+                else:
+                    timer = asyncio.timeout_at(self._command_deadline)
                 try:
-                    async with asyncio.timeout(wait):
+                    async with timer:
                         data = await self.reader.read(limits.read_size)
                 except TimeoutError:
                     log.info("smtp %s: timeout", self.info.peer_ip)
@@ -338,10 +351,11 @@ class SmtpSession:
 
     async def _starttls(self) -> None:
         assert self.ctx.ssl_context is not None
-        await self._flush()  # the 220 must go out in plaintext first
-        # Nothing read after the 220 may count (RFC 3207 section 4.2): the engine
-        # already dropped its buffer, this drops the stream's.
+        # Nothing the client sent before the 220 may count (RFC 3207 section 4.2): the
+        # engine already dropped its buffer, this drops the stream's - before the 220
+        # goes out, since what follows it is the ClientHello.
         discard_buffered(self.reader)
+        await self._flush()  # the 220 must go out in plaintext first
         try:
             async with asyncio.timeout(self.ctx.limits.tls_handshake_timeout):
                 await self.writer.start_tls(self.ctx.ssl_context)

@@ -73,6 +73,8 @@ from postroom.smtp.server_events import (
 # Largest DataChunk the engine emits at once, so a shell that feeds a lot still sees
 # bounded events.
 MAX_EVENT_BYTES = 256 * 1024
+# RFC 5321 section 2.3.8; see data.py for why we refuse.
+_BARE_NEWLINE = Reply(550, "5.6.0", "Bare CR or LF in message content not allowed")
 HTTP_VERBS = frozenset({"GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS", "DELETE"})
 
 
@@ -760,7 +762,7 @@ class SmtpServerProtocol:
         decoder = self._decoder
         if decoder is not None and decoder.bare_newline_seen and decoder.bare_newline == "reject":
             # RFC 5321 section 2.3.8; see data.py for why we refuse.
-            self._doom = Reply(550, "5.6.0", "Bare CR or LF in message content not allowed")
+            self._doom = _BARE_NEWLINE
             return
         if self._meter is not None and not self._meter.feed(data):
             self._doom = Reply(500, "5.5.2", "Line too long in message content")
@@ -804,6 +806,14 @@ class SmtpServerProtocol:
             self._send(Reply(250, "2.0.0", f"{self._chunk_size} octets received"))
 
     def _message_complete(self) -> None:
+        # Which refusal wins must not depend on how the content was cut into reads:
+        # the problems seen anywhere in the message decide, in a fixed order.
+        limit = self.config.max_message_size
+        decoder = self._decoder
+        if limit and self._data_size > limit:
+            self._doom = codes.SIZE_EXCEEDED
+        elif decoder is not None and decoder.bare_newline_seen and decoder.bare_newline == "reject":
+            self._doom = _BARE_NEWLINE
         if self._doom is not None:
             doom = self._doom
             self._end_transaction("message refused")
