@@ -84,6 +84,9 @@ class App:
                     t.cancel()
                 if pending:
                     await asyncio.wait(pending, timeout=2)
+            # Closed transports finish closing on the next loop iterations: give them
+            # those before the store closes and the loop ends.
+            await asyncio.sleep(0.05)
             log.info("stopped")
 
     def stop(self) -> None:
