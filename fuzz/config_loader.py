@@ -39,11 +39,7 @@ DICTIONARY = (
     b"2024-01-01", b"inf", b"nan", b"9" * 30,
 )
 
-# Reported: a file that is not UTF-8 raises UnicodeDecodeError out of load_config
-# (test_config_not_utf8_is_a_config_error); a port of non-ASCII digits raises
-# ValueError in _valid_hostport (test_config_unicode_digit_port_is_a_config_error).
-KNOWN = ((UnicodeDecodeError, "load_config"), (ValueError, "_valid_hostport"))
-TARGET = Target("config_loader", check, DICTIONARY, known=KNOWN)
+TARGET = Target("config_loader", check, DICTIONARY)
 
 if __name__ == "__main__":
     raise SystemExit(main(TARGET))

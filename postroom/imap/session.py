@@ -387,12 +387,20 @@ class ImapSession:
             self.state = State.LOGOUT
         return Tagged(tag, "NO", "Authentication failed", ResponseCode.AUTHENTICATIONFAILED)
 
+    async def _blocked(self, tag: str) -> Tagged:
+        """A blocked address gets the answer a wrong password gets, after the delay, but
+        the attempt does not count again: the block expires as SMTP's and POP3's do."""
+        import asyncio
+
+        await asyncio.sleep(self.ctx.throttle.failure_delay(self.conn.info.peer_ip))
+        return Tagged(tag, "NO", "Authentication failed", ResponseCode.AUTHENTICATIONFAILED)
+
     async def cmd_login(self, cmd: c.Login) -> Tagged:
         if not self.login_allowed:
             return Tagged(cmd.tag, "NO", "Use STARTTLS first",
                           ResponseCode.PRIVACYREQUIRED)
         if self.ctx.throttle.is_blocked(self.conn.info.peer_ip):
-            return await self._failed(cmd.tag)
+            return await self._blocked(cmd.tag)
         user = await self.ctx.authenticator.verify_password(cmd.username, cmd.password)
         if user is None:
             return await self._failed(cmd.tag)
@@ -406,7 +414,7 @@ class ImapSession:
         if mech is None:
             return Tagged(cmd.tag, "NO", f"Unsupported mechanism {cmd.mechanism}", "CANNOT")
         if self.ctx.throttle.is_blocked(self.conn.info.peer_ip):
-            return await self._failed(cmd.tag)
+            return await self._blocked(cmd.tag)
 
         async def ask(challenge: bytes) -> bytes | None:
             self.conn.send(Continuation.sasl(challenge) if challenge

@@ -23,14 +23,19 @@ from postroom.auth.throttle import AuthThrottle, ThrottleSettings
 
 ALICE, PW = "alice@example.com", "alice password"
 SETTINGS = ThrottleSettings(base_delay=0.05, max_delay=0.4, block_after=6, block_for=1.5)
+# For the concurrency test: guessers never get blocked, and spend their time waiting
+# out delays (as real ones do) rather than reconnecting in a loop.
+PATIENT = ThrottleSettings(base_delay=0.2, max_delay=1.0, block_after=10_000)
 
 
 @pytest.fixture
-def srv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
+def srv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     made: list[AuthThrottle] = []
+    settings = getattr(request, "param", SETTINGS)
 
     def throttle() -> AuthThrottle:
-        made.append(AuthThrottle(SETTINGS))
+        made.append(AuthThrottle(settings))
         return made[-1]
 
     monkeypatch.setattr(services, "AuthThrottle", throttle)
@@ -101,9 +106,12 @@ def test_failures_slow_down_then_block_across_protocols(srv: RunningServer) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("srv", [PATIENT], indirect=True)
 def test_a_good_login_is_not_delayed_by_someone_elses_failures(srv: RunningServer) -> None:
-    """Twelve guessing sessions wait out their (growing) delays at the same time; a
-    right password from another address meanwhile is answered at once."""
+    """Twelve guessing sessions wait out their (growing, up to 1 s) delays at the same
+    time; a right password from another address meanwhile is answered at once - well
+    under the delay any failure gets. (Password checks share a small thread pool, so
+    a flood of guesses from very many addresses would still cost CPU: SECURITY.md.)"""
     stop = threading.Event()
 
     def guess(source: str) -> None:
@@ -114,10 +122,10 @@ def test_a_good_login_is_not_delayed_by_someone_elses_failures(srv: RunningServe
     for t in threads:
         t.start()
     try:
-        time.sleep(0.5)  # the guessers are deep in their delays now
+        time.sleep(1.0)  # the guessers are deep in their delays now
         for login in LOGINS:
             ok, took = login(srv, "127.0.13.1", PW)
-            assert ok and took < 0.3, (login.__name__, took)
+            assert ok and took < PATIENT.max_delay / 2, (login.__name__, took)
     finally:
         stop.set()
         for t in threads:

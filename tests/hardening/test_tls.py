@@ -135,6 +135,8 @@ def test_only_tls12_and_up_with_strong_suites(srv: RunningServer, kind: str) -> 
 
 def test_failed_starttls_handshake_is_not_a_server_error(
         srv: RunningServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A client's failed handshake is the client's problem: no ERROR log (IMAP used to
+    log a traceback per handshake and answer NO [SERVERBUG])."""
     caplog.set_level(logging.INFO)
     for kind in STARTTLS:
         assert handshake(srv, kind, client_context(version=ssl.TLSVersion.TLSv1)) is None
