@@ -28,6 +28,7 @@ from postroom.auth.throttle import AuthThrottle
 from postroom.config import Config
 from postroom.net.listener import ConnectionInfo
 from postroom.pop3.backend import MaildropEntry
+from postroom.queue.models import notify_text, orcpt_text
 from postroom.queue.runner import Bounce, QueueRunner
 from postroom.queue.submit import sign_and_enqueue
 from postroom.smtp.backend import Envelope, Recipient, SessionInfo
@@ -249,8 +250,7 @@ class MailSystem:
                             envelope.queue_id, r.user_id, r.error)
         if remote:
             p = envelope.mail_params
-            queued = [QueuedRecipient(r.address, ",".join(sorted(r.notify or ())),
-                                      f"{r.orcpt[0]};{r.orcpt[1]}" if r.orcpt else "")
+            queued = [QueuedRecipient(r.address, notify_text(r.notify), orcpt_text(r.orcpt))
                       for r in remote.values()]
             if session.listener in SUBMISSION:
                 # our users' mail: DKIM-signed for their domain before it is queued

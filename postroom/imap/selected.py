@@ -198,6 +198,3 @@ class SelectedMailbox:
             self.known_modseq = max(self.known_modseq, changes.highestmodseq)
         self.uidnext = max(self.uidnext, changes.uidnext)
         return up
-
-    def flags_of(self, uid: int) -> Flags:
-        return self.entries[uid].flags

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import mmap
-import os
 import sqlite3
 import threading
 import time
@@ -986,7 +985,7 @@ class SqliteStore:
             conn.executemany(f"UPDATE entries SET flags=?, keywords=?, modseq={int(ms)}"
                              " WHERE mailbox_id=? AND uid=?",
                              [(b, k, mailbox_id, u) for b, k, u in updates])
-            changed = self._select_uids(conn, self._ENTRY_SQL.replace("SELECT ", "SELECT ", 1),
+            changed = self._select_uids(conn, self._ENTRY_SQL,
                                         mailbox_id, [u for _, _, u in updates], prefix="e.")
             ctx.after_commit(lambda: self.feed.publish([mailbox_id]))
             return [self._entry(r) for r in changed], failed
@@ -1184,11 +1183,3 @@ def _file_chunks(prefix: bytes, path: Path, size: int = 1 << 20) -> Iterable[byt
     with open(path, "rb") as f:
         while chunk := f.read(size):
             yield chunk
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
