@@ -118,6 +118,7 @@ class _Group:
 
 
 COALESCE_SECONDS = 0.05
+READ_ONCE_MAX = 1 << 20
 LINGER_SECONDS = 1.0
 
 
@@ -440,7 +441,18 @@ class QueueRunner:
         entry = job.entry
         mid = entry.message_id
 
+        # A message of ordinary size is read from the store once, for the content scan
+        # and the sending both; a large one is read in slices, twice, not held whole.
+        whole: bytes | None = None
+        if entry.size <= READ_ONCE_MAX:
+            try:
+                whole = await self.queue.read_message(mid, 0, entry.size)
+            except Exception:  # reported below, by the scan's own read
+                whole = None
+
         async def read(start: int, end: int) -> bytes:
+            if whole is not None:
+                return whole[start:end]
             return await self.queue.read_message(mid, start, end)
 
         try:
