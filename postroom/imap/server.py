@@ -80,7 +80,11 @@ class Connection:
         self.writer = writer
         self.info = info
         self.ctx = ctx
-        self.receiver = CommandReceiver(ReceiverConfig(max_append_literal=ctx.append_limit))
+        # Literals are held in memory until the command is complete: a MULTIAPPEND may
+        # carry several messages, but not the receiver's default 1 GiB per connection.
+        self.receiver = CommandReceiver(ReceiverConfig(
+            max_append_literal=ctx.append_limit,
+            max_append_command=2 * ctx.append_limit + 64 * 1024))
         self.options = ParseOptions()
         self.pending = 0
         self.out: list[bytes] = []
