@@ -14,6 +14,7 @@ each takes the session and its parsed command and returns the tagged response.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
@@ -23,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from postroom.auth.authenticator import MalformedResponse, run_sasl
 from postroom.auth.sasl import MECHANISMS, decode_sasl_base64, new_mechanism
+from postroom.auth.steps import Failure
 from postroom.imap import commands as c
 from postroom.imap.commands.base import Availability, ImapCommand
 from postroom.imap.errors import ConnectionClosed
 from postroom.imap.fetch_items import flag_atoms
 from postroom.imap.grammar.options import ParseOptions
-from postroom.imap.receiver import NeedLiteral
+from postroom.imap.receiver import Line, NeedData, NeedLiteral
 from postroom.imap.responses import (
     CapabilityResponse,
     Continuation,
@@ -374,8 +376,6 @@ class ImapSession:
         return Tagged(tag, "OK", "Logged in", ResponseCode.capability(self.capabilities()))
 
     async def _failed(self, tag: str, malformed: bool = False) -> Tagged:
-        import asyncio
-
         ip = self.conn.info.peer_ip
         if malformed:
             return Tagged(tag, "BAD", "Malformed authentication exchange")
@@ -390,8 +390,6 @@ class ImapSession:
     async def _blocked(self, tag: str) -> Tagged:
         """A blocked address gets the answer a wrong password gets, after the delay, but
         the attempt does not count again: the block expires as SMTP's and POP3's do."""
-        import asyncio
-
         await asyncio.sleep(self.ctx.throttle.failure_delay(self.conn.info.peer_ip))
         return Tagged(tag, "NO", "Authentication failed", ResponseCode.AUTHENTICATIONFAILED)
 
@@ -429,8 +427,6 @@ class ImapSession:
             return decoded
 
         outcome = await run_sasl(mech, cmd.initial_response, ask, self.ctx.authenticator)
-        from postroom.auth.steps import Failure
-
         if isinstance(outcome, Failure):
             if outcome.reason == "cancelled":
                 return Tagged(cmd.tag, "BAD", "Authentication cancelled")
@@ -462,16 +458,12 @@ class ImapSession:
 
     async def cmd_idle(self, cmd: c.Idle) -> Tagged | None:
         """RFC 2177 / RFC 9051 section 6.3.13: report changes as they happen until DONE."""
-        import asyncio
-
         self.conn.send(Continuation("idling"))
         await self.report_updates(allow_expunge=True, force=True)
         await self.conn.flush()
         if self.logged_out:
             return None
         self.conn.receiver.expect_line()
-        from postroom.imap.receiver import Line, NeedData
-
         deadline = asyncio.get_running_loop().time() + self.ctx.idle_timeout
         read_task: asyncio.Task[None] | None = None
         try:
