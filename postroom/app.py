@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import ssl
 from collections.abc import Callable
@@ -23,6 +24,28 @@ from postroom.store.sqlite import SqliteStore
 log = logging.getLogger("postroom")
 
 GRACE_SECONDS = 10.0
+# Descriptors beyond the client connections: listeners, the store and its blobs, relay
+# sessions, DNS sockets, log files.
+SPARE_DESCRIPTORS = 512
+
+
+def raise_descriptor_limit(max_connections: int) -> int:
+    """Raise the soft RLIMIT_NOFILE towards what ``max_connections`` needs (the
+    hard limit caps it; Debian's default soft limit is 1024), as Postfix and Dovecot
+    do; returns the soft limit in force. Warns when the hard limit is too low, since
+    accept() would then fail with EMFILE before the connection limit answers 421."""
+    need = max_connections + SPARE_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < need:
+        log.warning("open files limit %d is below limits.max_connections + %d = %d; "
+                    "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+                    soft, SPARE_DESCRIPTORS, need)
+    return soft
 
 
 class App:
@@ -47,6 +70,7 @@ class App:
 
         cfg = self.config
         tasks: set[asyncio.Task[None]] = set()
+        raise_descriptor_limit(cfg.limits.max_connections)
         async with contextlib.AsyncExitStack() as stack:
             self.store = await SqliteStore.open(cfg.data_dir)
             stack.push_async_callback(self.store.close)

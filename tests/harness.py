@@ -1,10 +1,20 @@
-"""A real Postroom server for tests: the whole App on ephemeral loopback ports, run in a
-background thread with its own event loop, provisioned through the store."""
+"""A real Postroom server for tests.
+
+``running_server``: the whole App on ephemeral loopback ports, run in a background
+thread of the test process with its own event loop, provisioned through the store.
+``server_process``: ``postroom serve`` in a subprocess (for kill -9, and for measuring
+the server's own memory), provisioned through the store before it starts."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +24,7 @@ from typing import Any
 from postroom import admin
 from postroom.app import App
 from postroom.config import Config
+from postroom.store.sqlite import SqliteStore
 
 ALL = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
 
@@ -34,10 +45,8 @@ class RunningServer:
         return self.app.store
 
 
-@contextmanager
-def running_server(tmp_path: Path, *, listeners: tuple[str, ...] = ALL,
-                   users: dict[str, str] | None = None, plaintext: bool = True,
-                   extra: dict[str, Any] | None = None) -> Iterator[RunningServer]:
+def _config(tmp_path: Path, listeners: tuple[str, ...], plaintext: bool,
+            extra: dict[str, Any] | None) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "hostname": "mx.example.com",
         "data_dir": str(tmp_path / "data"),
@@ -49,7 +58,135 @@ def running_server(tmp_path: Path, *, listeners: tuple[str, ...] = ALL,
             raw.setdefault(k, {}).update(v)
         else:
             raw[k] = v
-    config = Config.from_dict(raw)
+    return raw
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_value(k)} = {_toml_value(x)}"
+                                for k, x in v.items()) + " }"
+    raise TypeError(f"no TOML for {v!r}")
+
+
+def to_toml(raw: dict[str, Any]) -> str:
+    """The config dict as TOML: top-level scalars, then one table per dict."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    for k, v in raw.items():
+        if isinstance(v, dict):
+            lines.append(f"[{k}]")
+            lines += [f"{_toml_value(kk)} = {_toml_value(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"
+
+
+async def provision_store(data_dir: Path, users: dict[str, str] | None = None,
+                          aliases: dict[str, list[str]] | None = None) -> None:
+    """Domains, users and aliases, written straight into the store (server stopped)."""
+    store = await SqliteStore.open(data_dir)
+    try:
+        addresses = list(users or {}) + list(aliases or {})
+        for d in sorted({a.split("@")[1].lower() for a in addresses} | {"example.com"}):
+            await store.add_domain(d)
+        for address, password in (users or {}).items():
+            await admin.add_user(store, address, password)
+        for address, targets in (aliases or {}).items():
+            await store.add_alias(address, targets)
+    finally:
+        await store.close()
+
+
+@dataclass
+class ServerProcess:
+    """``postroom serve`` in a subprocess; ``start`` and ``kill`` may repeat."""
+
+    config: Path
+    data_dir: Path
+    ports: dict[str, int]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 30) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "postroom", "-c", str(self.config), "serve"],
+            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+        deadline = time.monotonic() + timeout
+        for port in self.ports.values():
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        self.proc.kill()
+                        self.proc.wait()
+                        raise AssertionError("server did not start") from None
+                    time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush, as in a power cut of the process."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM and wait for the graceful shutdown."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("server did not stop on SIGTERM") from None
+
+
+@contextmanager
+def server_process(tmp_path: Path, *, listeners: tuple[str, ...] = ALL,
+                   users: dict[str, str] | None = None,
+                   aliases: dict[str, list[str]] | None = None, plaintext: bool = True,
+                   extra: dict[str, Any] | None = None,
+                   started: bool = True) -> Iterator[ServerProcess]:
+    """A provisioned server process on fixed free ports, stopped (SIGTERM) at the end.
+    With ``started=False`` the caller starts (and kills) it."""
+    ports = {k: free_port() for k in listeners}
+    raw = _config(tmp_path, (), plaintext, extra)
+    raw["listen"] = {k: [f"127.0.0.1:{p}"] for k, p in ports.items()}
+    Config.from_dict(raw)  # a mistake in the test's config fails here, readably
+    config = tmp_path / "postroom.toml"
+    config.write_text(to_toml(raw))
+    data_dir = Path(raw["data_dir"])
+    asyncio.run(provision_store(data_dir, users, aliases))
+    server = ServerProcess(config, data_dir, ports)
+    if started:
+        server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def running_server(tmp_path: Path, *, listeners: tuple[str, ...] = ALL,
+                   users: dict[str, str] | None = None, plaintext: bool = True,
+                   extra: dict[str, Any] | None = None) -> Iterator[RunningServer]:
+    config = Config.from_dict(_config(tmp_path, listeners, plaintext, extra))
     app = App(config)
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []

@@ -16,11 +16,7 @@ import imaplib
 import os
 import random
 import re
-import signal
 import smtplib
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,37 +24,13 @@ from pathlib import Path
 
 import pytest
 from hardening_peer import peer
+from harness import server_process
 
-from postroom import admin
 from postroom.store.sqlite import SqliteStore
 
 ALICE, BOB, PW = "alice@example.com", "bob@example.com", "a long password"
 FORWARD, REMOTE = "fwd@example.com", "peer@remote.test"
 SUBJECT = re.compile(rb"^Subject: (\S+)", re.MULTILINE)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(cfg: Path, ports: list[int]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "postroom", "-c", str(cfg), "serve"],
-                            stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    deadline = time.monotonic() + 30
-    for port in ports:
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    proc.kill()
-                    raise AssertionError("server did not start") from None
-                time.sleep(0.05)
-    return proc
 
 
 class Acked:
@@ -145,30 +117,18 @@ async def pending_queue(data_dir: Path) -> int:
 
 @pytest.mark.slow
 def test_kill9_with_smtp_imap_append_and_relay(tmp_path: Path) -> None:
-    smtp_port, imap_port = free_port(), free_port()
-    data = tmp_path / "data"
     rng = random.Random(int(os.environ.get("POSTROOM_CRASH_SEED", "1")))
     acked = Acked()
-    with peer() as remote:
-        cfg = tmp_path / "postroom.toml"
-        cfg.write_text(
-            f'hostname = "mx.test"\ndata_dir = "{data}"\n'
-            f'[listen]\nsmtp = ["127.0.0.1:{smtp_port}"]\nimap = ["127.0.0.1:{imap_port}"]\n'
-            '[auth]\nplaintext_networks = ["127.0.0.0/8"]\n'
-            '[limits]\nmax_connections_per_ip = 1000\n'
-            f'[relay]\nroutes = {{ "remote.test" = "127.0.0.1:{remote.server_address[1]}" }}\n')
-
-        async def provision() -> None:
-            store = await SqliteStore.open(data)
-            await store.add_domain("example.com")
-            await admin.add_user(store, ALICE, PW)
-            await admin.add_user(store, BOB, PW)
-            await store.add_alias(FORWARD, [REMOTE])
-            await store.close()
-
-        asyncio.run(provision())
-        for round_no in range(4):
-            proc = start(cfg, [smtp_port, imap_port])
+    rounds = 4
+    with peer() as remote, server_process(
+            tmp_path, listeners=("smtp", "imap"), users={ALICE: PW, BOB: PW},
+            aliases={FORWARD: [REMOTE]}, started=False,
+            extra={"limits": {"max_connections_per_ip": 1000}, "relay": {
+                "routes": {"remote.test": f"127.0.0.1:{remote.server_address[1]}"}}}) as server:
+        data = server.data_dir
+        smtp_port, imap_port = server.ports["smtp"], server.ports["imap"]
+        for round_no in range(rounds):
+            server.start()
             stop = threading.Event()
             threads = [threading.Thread(target=smtp_client, args=(
                 smtp_port, BOB, acked.local, acked, f"r{round_no}l{w}", stop)) for w in range(3)]
@@ -180,23 +140,19 @@ def test_kill9_with_smtp_imap_append_and_relay(tmp_path: Path) -> None:
             for t in threads:
                 t.start()
             time.sleep(rng.uniform(0.4, 1.2))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            server.kill()
             stop.set()
             for t in threads:
                 t.join(10)
         # A last, clean run: the queue catches up with what the crashes interrupted.
-        proc = start(cfg, [smtp_port, imap_port])
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                with remote.lock:
-                    if set(acked.remote) <= set(remote.received):
-                        break
-                time.sleep(0.1)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        server.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with remote.lock:
+                if set(acked.remote) <= set(remote.received):
+                    break
+            time.sleep(0.1)
+        server.stop()
         received = list(remote.received)
 
     assert acked.local and acked.remote and acked.appended, "nothing was acknowledged"
@@ -219,5 +175,5 @@ def test_kill9_with_smtp_imap_append_and_relay(tmp_path: Path) -> None:
     assert not missing, f"{len(missing)} acknowledged relayed messages never reached the peer"
     assert asyncio.run(pending_queue(data)) == 0
     dupes = sum(n - 1 for n in Counter(received).values() if n > 1)
-    print(f"acked: {len(acked.local)} local, {len(acked.appended)} appended, "
+    print(f"{rounds} kill -9 rounds, zero loss; acked: {len(acked.local)} local, {len(acked.appended)} appended, "
           f"{len(acked.remote)} relayed ({dupes} relayed twice after a crash)")

@@ -1,8 +1,8 @@
 """Limits under attack, against the whole server (tests/harness.py) on loopback: floods
 of idle connections, huge literal announcements, endless lines, deep nesting, huge
 sequence sets and pipelining without reading. Each attack gets the protocol's refusal,
-the server's memory stays bounded (RSS of this process, where the server runs) and a
-well-behaved client is still served.
+the server's memory stays bounded (the RSS of the server process, ``postroom serve``
+started by tests/harness.py) and a well-behaved client is still served.
 
 Attackers use other 127.x source addresses (127.0.9.x, 127.0.10.x), so the per-IP
 limit sees distinct clients; the well-behaved client comes from 127.0.20.x."""
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from hardening_clients import Imap, Pop3, Smtp
 from hardening_net import connect_from, rss_kib
-from harness import RunningServer, running_server
+from harness import ServerProcess, server_process
 
 ALICE, ALICE_PW = "alice@example.com", "alice password"
 MAX_CONNECTIONS, PER_IP = 2000, 50
@@ -25,10 +25,10 @@ MIB = 1024  # KiB
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     limits = {"max_connections": MAX_CONNECTIONS, "max_connections_per_ip": PER_IP,
               "message_size": 10_000_000}
-    with running_server(tmp_path_factory.mktemp("limits"), listeners=("smtp", "imap", "pop3"),
+    with server_process(tmp_path_factory.mktemp("limits"), listeners=("smtp", "imap", "pop3"),
                         users={ALICE: ALICE_PW}, extra={"limits": limits}) as server:
         imap = Imap(server.ports["imap"])
         imap.line()
@@ -41,7 +41,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield server
 
 
-def well_behaved(srv: RunningServer, source: str = "127.0.20.1") -> float:
+def well_behaved(srv: ServerProcess, source: str = "127.0.20.1") -> float:
     """A normal SMTP delivery, IMAP login + SELECT and POP3 login + STAT from
     ``source``; returns the seconds it took."""
     t0 = time.monotonic()
@@ -71,7 +71,7 @@ def well_behaved(srv: RunningServer, source: str = "127.0.20.1") -> float:
 OVERLOAD = {"smtp": b"421 ", "imap": b"* BYE ", "pop3": b"-ERR "}
 
 
-def refused(srv: RunningServer, kind: str, source: str) -> bool:
+def refused(srv: ServerProcess, kind: str, source: str) -> bool:
     s = connect_from(source, srv.ports[kind])
     try:
         data = s.recv(200)
@@ -90,18 +90,18 @@ def wait_for(predicate: object, seconds: float = 10.0) -> None:
 
 
 @pytest.mark.slow
-def test_thousands_of_idle_connections_are_capped(srv: RunningServer) -> None:
+def test_thousands_of_idle_connections_are_capped(srv: ServerProcess) -> None:
     """2,000 idle connections from 40 addresses: the per-IP limit (50) and then the
     global one (2,000) answer with each protocol's overload line, a well-behaved client
     is served while the server is loaded, and memory per idle connection is small."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = 2 * MAX_CONNECTIONS + 500  # both ends live in this process
+    need = MAX_CONNECTIONS + 500  # the clients' ends (the server raises its own limit)
     if soft < need:
         if hard != resource.RLIM_INFINITY and hard < need:
             pytest.skip(f"needs {need} file descriptors, the hard limit is {hard}")
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
     kinds = ("smtp", "imap", "pop3")
-    before = rss_kib()
+    before = rss_kib(srv.pid)
     held: list[socket.socket] = []
     try:
         for a in range(1, 40):
@@ -116,7 +116,7 @@ def test_thousands_of_idle_connections_are_capped(srv: RunningServer) -> None:
             held.append(connect_from("127.0.10.1", srv.ports[kinds[j % 3]]))
         assert len(held) == MAX_CONNECTIONS
         time.sleep(0.2)
-        grown = rss_kib() - before
+        grown = rss_kib(srv.pid) - before
         for kind in kinds:
             assert refused(srv, kind, "127.0.10.2"), f"global limit not enforced on {kind}"
         assert grown < 64 * len(held), f"{grown} KiB for {len(held)} idle connections"
@@ -143,10 +143,10 @@ JUNK = b"x" * 65536
 
 
 @pytest.mark.slow
-def test_ten_megabyte_line_without_crlf(srv: RunningServer) -> None:
+def test_ten_megabyte_line_without_crlf(srv: ServerProcess) -> None:
     """10 MB without a line end: thrown away as it arrives, answered as a too-long
     line once the CRLF comes, and the session goes on."""
-    before = rss_kib()
+    before = rss_kib(srv.pid)
     s = Smtp(srv.ports["smtp"], "127.0.9.101")
     s.reply()
     send_junk(s.sock, 10 * 1024 * 1024, JUNK)
@@ -168,15 +168,16 @@ def test_ten_megabyte_line_without_crlf(srv: RunningServer) -> None:
     assert p.cmd(b"NOOP").startswith(b"-ERR")  # NOOP is a TRANSACTION command
     assert p.cmd(b"CAPA").startswith(b"+OK")
     p.close()
-    grown = rss_kib() - before
+    grown = rss_kib(srv.pid) - before
+    print(f"3 x 10 MB lines: server RSS {before} -> {before + grown} KiB")
     assert grown < 16 * MIB, f"RSS grew {grown} KiB for 3 x 10 MB lines"
 
 
 @pytest.mark.slow
-def test_gigabyte_literal_and_chunk_announcements(srv: RunningServer) -> None:
+def test_gigabyte_literal_and_chunk_announcements(srv: ServerProcess) -> None:
     """``{1000000000}`` is refused before the client sends it; a non-synchronizing one
     (LITERAL+) and ``BDAT 1000000000`` are read and thrown away, never held."""
-    before = rss_kib()
+    before = rss_kib(srv.pid)
     i = Imap(srv.ports["imap"], "127.0.9.111")
     i.line()
     i.login(ALICE, ALICE_PW)
@@ -197,11 +198,12 @@ def test_gigabyte_literal_and_chunk_announcements(srv: RunningServer) -> None:
     send_junk(s.sock, 20 * 1024 * 1024, JUNK)
     s.close()
     assert well_behaved(srv, "127.0.20.4") < 5.0
-    grown = rss_kib() - before
+    grown = rss_kib(srv.pid) - before
+    print(f"1 GB literal / BDAT announcements: server RSS {before} -> {before + grown} KiB")
     assert grown < 16 * MIB, f"RSS grew {grown} KiB"
 
 
-def test_deep_nesting_and_huge_specs_are_refused_quickly(srv: RunningServer) -> None:
+def test_deep_nesting_and_huge_specs_are_refused_quickly(srv: ServerProcess) -> None:
     """SEARCH nesting, BODY[1.1.1...] part numbers and HEADER.FIELDS lists beyond the
     parser's limits get ``BAD [LIMIT]`` at once; the session goes on."""
     i = Imap(srv.ports["imap"], "127.0.9.121")
@@ -226,7 +228,7 @@ def test_deep_nesting_and_huge_specs_are_refused_quickly(srv: RunningServer) -> 
     i.close()
 
 
-def test_huge_sequence_sets(srv: RunningServer) -> None:
+def test_huge_sequence_sets(srv: ServerProcess) -> None:
     """A 100,000-element set does not fit the 64 KiB line limit and is refused as a
     too-long line; the large sets that fit (10,000 elements) and the widest
     ranges are answered quickly and only for existing messages."""
@@ -253,12 +255,12 @@ def test_huge_sequence_sets(srv: RunningServer) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "command"), [
     ("smtp", b"EHLO x\r\n"), ("imap", b"a CAPABILITY\r\n"), ("pop3", b"CAPA\r\n")])
-def test_pipelining_without_reading_is_backpressured(srv: RunningServer, kind: str,
+def test_pipelining_without_reading_is_backpressured(srv: ServerProcess, kind: str,
                                                       command: bytes) -> None:
     """A client that sends commands (each with a long answer) and never reads: the
     server stops reading once its answers cannot go out, so the client soon cannot
     send either; nothing piles up in the server, and others are still served."""
-    before = rss_kib()
+    before = rss_kib(srv.pid)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
@@ -277,7 +279,26 @@ def test_pipelining_without_reading_is_backpressured(srv: RunningServer, kind: s
                 time.sleep(0.01)
         assert sent < 16 * 1024 * 1024, f"the server read {sent} octets it could not answer"
         assert well_behaved(srv, "127.0.20.5") < 5.0
-        grown = rss_kib() - before
+        grown = rss_kib(srv.pid) - before
+        print(f"{kind} pipelining without reading: {sent} octets accepted, "
+              f"server RSS {before} -> {before + grown} KiB")
         assert grown < 16 * MIB, f"RSS grew {grown} KiB"
     finally:
         s.close()
+
+
+def test_server_raises_its_open_files_limit() -> None:
+    """Started with Debian's soft limit of 1024 descriptors, the server raises it to
+    what ``max_connections`` needs, so accept() does not fail with EMFILE before the
+    connection limit can answer 421."""
+    import subprocess
+    import sys
+
+    code = ("import resource; from postroom.app import raise_descriptor_limit; "
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096)); "
+            "print(raise_descriptor_limit(2000), resource.getrlimit(resource.RLIMIT_NOFILE)[0], "
+            "raise_descriptor_limit(10000))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["2512", "2512", "4096"]
+    assert "open files limit 4096 is below" in out.stderr

@@ -4,60 +4,29 @@ is in the mailbox after a restart, exactly once (issue: SMTP, Durability)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import smtplib
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from harness import ServerProcess, server_process
 
-from postroom import admin
 from postroom.store.sqlite import SqliteStore
 
 BOB = "bob@example.com"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(cfg: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "postroom", "-c", str(cfg), "serve"],
-                            stderr=subprocess.DEVNULL, env=dict(
-                                os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
 @pytest.mark.slow
 def test_kill9_during_smtp_loses_no_acknowledged_message(tmp_path: Path) -> None:
-    port = free_port()
-    cfg = tmp_path / "postroom.toml"
-    cfg.write_text(f'hostname = "mx.test"\ndata_dir = "{tmp_path / "data"}"\n'
-                   f'[listen]\nsmtp = ["127.0.0.1:{port}"]\n'
-                   '[limits]\nmax_connections_per_ip = 1000\n')
+    with server_process(tmp_path, listeners=("smtp",), users={BOB: "a long password"},
+                        extra={"limits": {"max_connections_per_ip": 1000}},
+                        started=False) as server:
+        kill_rounds(server, tmp_path)
 
-    async def provision() -> None:
-        store = await SqliteStore.open(tmp_path / "data")
-        await store.add_domain("example.com")
-        await admin.add_user(store, BOB, "a long password")
-        await store.close()
 
-    asyncio.run(provision())
+def kill_rounds(server: ServerProcess, tmp_path: Path) -> None:
+    port = server.ports["smtp"]
     acked: list[str] = []
     lock = threading.Lock()
 
@@ -79,14 +48,13 @@ def test_kill9_during_smtp_loses_no_acknowledged_message(tmp_path: Path) -> None
                 time.sleep(0.01)
 
     for round_no in range(3):
-        proc = start(cfg, port)
+        server.start()
         stop = threading.Event()
         threads = [threading.Thread(target=client, args=(w, round_no, stop)) for w in range(6)]
         for t in threads:
             t.start()
         time.sleep(0.8 + 0.3 * round_no)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        server.kill()
         stop.set()
         for t in threads:
             t.join(10)
