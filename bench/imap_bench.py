@@ -2,7 +2,7 @@
 
     python bench/imap_bench.py [--messages 100000] [--reps 5] [--clients 20]
         [--login-cycles 10] [--session-cycles 50] [--rounds 2] [--idle 1000]
-        [--parts abc] [--no-dovecot] [--profile DIR]
+        [--parts abc] [--no-dovecot] [--profile DIR [--gil]]
 
 (a) One mailbox of ``--messages`` small, varied messages (plain, alternative, mixed with
     an attachment; about 70 % \\Seen; internal dates spread over a year): SELECT,
@@ -33,7 +33,9 @@ APPEND); it scans answers in C (``bytes.find``, one regex for literals) so that 
 cheap. The machine may be shared: compare the two columns of one run, not runs.
 
 With ``--profile DIR`` each Postroom phase runs under ``py-spy record`` (raw collapsed
-stacks in DIR) and the hottest frames are printed; the timings are then perturbed.
+stacks in DIR) and the hottest frames are printed; the timings are then perturbed. With
+``--gil`` only the thread holding the GIL is sampled: where the one core of Python time
+goes, without threads waiting on fsync or the network.
 """
 
 from __future__ import annotations
@@ -369,6 +371,9 @@ class PostroomProcess:
 # ---------------------------------------------------------------------- profiling
 
 
+PROFILE_GIL = False  # --gil
+
+
 @contextmanager
 def profiled(server: Server, out: Path | None, phase: str) -> Iterator[None]:
     """Run the block under ``py-spy record`` when profiling Postroom."""
@@ -376,8 +381,9 @@ def profiled(server: Server, out: Path | None, phase: str) -> Iterator[None]:
         yield
         return
     path = out / f"{phase}.txt"
+    gil = ["--gil"] if PROFILE_GIL else []
     spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.pid), "--rate", "200",
-                            "--format", "raw", "--nonblocking", "--output", str(path)],
+                            "--format", "raw", "--nonblocking", *gil, "--output", str(path)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # let it attach
     try:
@@ -651,10 +657,13 @@ async def main() -> None:
     ap.add_argument("--parts", default="abc")
     ap.add_argument("--no-dovecot", action="store_true")
     ap.add_argument("--profile", type=Path, help="py-spy raw profiles of Postroom here")
+    ap.add_argument("--gil", action="store_true", help="profile only the GIL holder")
     a = ap.parse_args()
     raise_fd_limit(4 * a.idle + 1024)
     if a.profile:
         a.profile.mkdir(parents=True, exist_ok=True)
+    global PROFILE_GIL
+    PROFILE_GIL = a.gil
     now = float(calendar.timegm((*time.gmtime()[:3], 12, 0, 0, 0, 0, 0)))
     since = time.strftime("%d-%b-%Y", time.gmtime(now - YEAR / 2))
     users: dict[str, list[Mail]] = {}

@@ -7,6 +7,13 @@ each op inside its own SAVEPOINT of one transaction, COMMITs once (one WAL fsync
 one fsync, not N, and nobody is told "done" before their data is durable. An op that
 raises rolls back to its savepoint alone; the rest of the batch commits. After the commit,
 ops' ``after_commit`` callbacks run (change feed notifications, file removals).
+
+An op submitted with ``durable=False`` (flag changes, \\Recent claims, expunges: what
+Dovecot's ``mail_fsync = optimized`` does not fsync either) does not need its own fsync:
+a batch of only such ops commits with ``synchronous=NORMAL`` (the WAL is written, not
+synced). A process crash loses nothing (the OS has the pages); a power cut may undo the
+last of them, never anything committed durably, because every fsync of the WAL covers
+all the frames before it. Any durable op in a batch makes the whole batch durable.
 """
 
 from __future__ import annotations
@@ -49,14 +56,15 @@ class GroupCommitWriter:
         self._error: BaseException | None = None
         self.batches = 0
         self.ops = 0
+        self._synchronous = "FULL"  # as _connect sets it
         self._thread.start()
         self._started.wait()
         if self._error is not None:
             raise self._error
 
-    def submit(self, op: Op) -> Future[Any]:
+    def submit(self, op: Op, durable: bool = True) -> Future[Any]:
         fut: Future[Any] = Future()
-        self._queue.put((op, fut))
+        self._queue.put((op, fut, durable))
         return fut
 
     def close(self) -> None:
@@ -89,15 +97,20 @@ class GroupCommitWriter:
             self._run_batch(conn, batch)
         conn.close()
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[tuple[Op, Future[Any]]]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection,
+                   batch: list[tuple[Op, Future[Any], bool]]) -> None:
         outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
         ctx = WriteContext()
+        mode = "FULL" if any(durable for _, _, durable in batch) else "NORMAL"
         try:
+            if mode != self._synchronous:
+                conn.execute(f"PRAGMA synchronous={mode}")
+                self._synchronous = mode
             conn.execute("BEGIN IMMEDIATE")
             # A lone op needs no savepoint: if it fails, the whole (empty) transaction is
             # rolled back instead.
             alone = len(batch) == 1
-            for op, fut in batch:
+            for op, fut, _ in batch:
                 if not fut.set_running_or_notify_cancel():
                     continue
                 if not alone:
@@ -124,7 +137,7 @@ class GroupCommitWriter:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            for _op, fut in batch:
+            for _op, fut, _ in batch:
                 if fut.running():
                     fut.set_exception(e)
             return

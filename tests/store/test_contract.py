@@ -387,3 +387,32 @@ def test_subscriptions_are_names_that_outlive_mailboxes(run_store: Any) -> None:
         assert await store.list_subscriptions(u.id) == []
 
     run_store(t)
+
+
+def test_large_mailbox_reads_are_whole(run_store: Any) -> None:
+    """Entries, STATUS and changes of a mailbox larger than what is read on the event
+    loop (LOOP_ROWS): the same answers, read in the reader pool."""
+    from postroom.store import sqlite as sqlite_store
+
+    async def t(store: SqliteStore) -> None:
+        u = await setup_user(store)
+        n = sqlite_store.LOOP_ROWS + 7
+        await store.append_many(u.id, "INBOX", [(MSG, Flags(SEEN if i % 2 else 0), None)
+                                                for i in range(n)])
+        mb = await store.get_mailbox(u.id, "INBOX")
+        assert mb is not None
+        entries = await store.list_entries(mb.id)
+        assert [e.uid for e in entries] == list(range(1, n + 1))
+        subset = await store.list_entries(mb.id, range(2, n + 5))
+        assert [e.uid for e in subset] == list(range(2, n + 1))
+        assert [e.uid for e in await store.list_entries(mb.id, [3, 1, 3])] == [1, 3]
+        st = await store.status(mb.id)
+        assert (st.messages, st.unseen) == (n, (n + 1) // 2)
+        changes = await store.changes_since(mb.id, 0)
+        assert len(changes.changed) == n and changes.vanished == ()
+        await store.expunge(mb.id, range(1, n + 1), only_deleted=False)
+        changes = await store.changes_since(mb.id, changes.highestmodseq)
+        assert changes.changed == () and list(changes.vanished) == list(range(1, n + 1))
+        assert (await store.status(mb.id)).messages == 0
+
+    run_store(t)
