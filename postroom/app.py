@@ -72,7 +72,7 @@ class App:
         tasks: set[asyncio.Task[None]] = set()
         raise_descriptor_limit(cfg.limits.max_connections)
         async with contextlib.AsyncExitStack() as stack:
-            self.store = await SqliteStore.open(cfg.data_dir)
+            self.store = await SqliteStore.open(cfg.data_dir, primary=True)
             stack.push_async_callback(self.store.close)
             self.ssl_context = self.tls_context()
             system = MailSystem(cfg, self.store, self.ssl_context)

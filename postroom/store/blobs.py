@@ -2,8 +2,10 @@
 
 Durability (DESIGN.md section 3): a body file is written and fsync'd, and its directory
 entry fsync'd, *before* the database row that names it is committed. A crash in between
-leaves an orphan file, never a row without its file; ``sweep_orphans`` removes orphans
-at start. Files are named by a random token and never rewritten (messages are immutable).
+leaves an orphan file, never a row without its file; ``sweep_orphans`` removes old
+orphans when the server starts (never young ones: a body written by a running process
+is an orphan until its row commits, and CLI commands open the store while the server
+runs). Files are named by a random token and never rewritten (messages are immutable).
 """
 
 from __future__ import annotations
@@ -59,15 +61,21 @@ class BlobStore:
     def remove(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
 
-    def sweep_orphans(self, known: set[str]) -> int:
+    def sweep_orphans(self, known: set[str], older_than: float) -> int:
+        """Remove the files not in ``known`` last modified before ``older_than``."""
         n = 0
         for d in self.root.iterdir():
             if not d.is_dir():
                 continue
             for f in d.iterdir():
-                if f.name not in known:
-                    f.unlink(missing_ok=True)
-                    n += 1
+                if f.name in known:
+                    continue
+                try:
+                    if f.stat().st_mtime < older_than:
+                        f.unlink()
+                        n += 1
+                except FileNotFoundError:
+                    pass
         return n
 
 

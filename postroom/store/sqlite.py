@@ -71,6 +71,8 @@ MAX_ALIAS_DEPTH = 8
 # than the non-durable commits a power cut can undo (they are fsync'd at the latest
 # with the next durable commit or WAL checkpoint, every 1,000 pages).
 MODSEQ_AFTER_CRASH = 1 << 20
+# A body file no row names is removed at start once it is this old (seconds).
+ORPHAN_AGE = 3600
 # Rows a query may read on the event loop thread (see _read_bounded).
 LOOP_ROWS = 1000
 SEPARATOR = "/"
@@ -138,8 +140,12 @@ class SqliteStore:
     """The embedded backend. Open with ``await SqliteStore.open(data_dir)``."""
 
     def __init__(self, data_dir: Path, inline_max: int = INLINE_MAX,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, primary: bool = False) -> None:
+        """``primary``: this is the server that owns the data folder (not a CLI command
+        or a test looking in): it records that it runs, recovers after an unclean stop
+        and removes orphan body files."""
         self.data_dir = data_dir
+        self.primary = primary
         self.db_path = data_dir / "postroom.db"
         self.inline_max = inline_max
         self.clock = clock
@@ -177,9 +183,13 @@ class SqliteStore:
         conn = self._connect()
         try:
             schema.migrate(conn)
-            self._after_unclean_stop(conn)
-            known = {r[0] for r in conn.execute("SELECT blob FROM messages WHERE blob IS NOT NULL")}
-            self.blobs.sweep_orphans(known)
+            if self.primary:
+                self._after_unclean_stop(conn)
+                # Only files older than an hour: another process (a second server, a
+                # restarted worker) may have written a body whose row is not committed.
+                known = {r[0] for r in conn.execute(
+                    "SELECT blob FROM messages WHERE blob IS NOT NULL")}
+                self.blobs.sweep_orphans(known, older_than=self.clock() - ORPHAN_AGE)
         finally:
             conn.close()
         self._writer = GroupCommitWriter(self._connect)
@@ -204,7 +214,8 @@ class SqliteStore:
         if self._writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._writer.close)
             self._writer = None
-            await asyncio.get_running_loop().run_in_executor(None, self._mark_stopped)
+            if self.primary:
+                await asyncio.get_running_loop().run_in_executor(None, self._mark_stopped)
         self._readers.shutdown(wait=True)
         self._prep.shutdown(wait=True)
         with self._uidv_lock:

@@ -22,7 +22,7 @@ async def appender(store: SqliteStore, user_id: int, worker: int, limit: int) ->
 
 
 async def main() -> None:
-    store = await SqliteStore.open(Path(sys.argv[1]))
+    store = await SqliteStore.open(Path(sys.argv[1]), primary=True)
     user = await store.get_user("crash@example.com")
     if user is None:
         await store.add_domain("example.com")

@@ -88,7 +88,7 @@ def test_unclean_stop_moves_highestmodseq_ahead(tmp_path: Path) -> None:
     an unclean stop every HIGHESTMODSEQ jumps ahead; after a clean one nothing moves."""
 
     async def highest() -> int:
-        store = await SqliteStore.open(tmp_path)
+        store = await SqliteStore.open(tmp_path, primary=True)
         try:
             user = await store.get_user("bob@example.com")
             if user is None:
@@ -106,3 +106,28 @@ def test_unclean_stop_moves_highestmodseq_ahead(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value='1' WHERE key='running'")
     assert asyncio.run(highest()) == first + sqlite_store.MODSEQ_AFTER_CRASH
     assert asyncio.run(highest()) == first + sqlite_store.MODSEQ_AFTER_CRASH
+
+
+def test_only_the_server_removes_orphan_bodies_and_only_old_ones(tmp_path: Path) -> None:
+    """A body file no row names yet may belong to an append in flight in a running
+    server: a CLI command opening the store leaves it, and the server's own start only
+    removes orphans older than ORPHAN_AGE."""
+    import os
+    import time
+
+    async def open_close(primary: bool) -> None:
+        store = await SqliteStore.open(tmp_path, primary=primary)
+        await store.close()
+
+    asyncio.run(open_close(False))
+    shard = tmp_path / "blobs" / "ab"
+    shard.mkdir(parents=True, exist_ok=True)
+    young, old = shard / "young-orphan", shard / "old-orphan"
+    young.write_bytes(b"x")
+    old.write_bytes(b"y")
+    stale = time.time() - sqlite_store.ORPHAN_AGE - 60
+    os.utime(old, (stale, stale))
+    asyncio.run(open_close(False))
+    assert young.exists() and old.exists()
+    asyncio.run(open_close(True))
+    assert young.exists() and not old.exists()
