@@ -2,7 +2,7 @@
 
     python bench/imap_bench.py [--messages 100000] [--reps 5] [--clients 20]
         [--login-cycles 10] [--session-cycles 50] [--rounds 2] [--idle 1000]
-        [--parts abc] [--no-dovecot] [--profile DIR [--gil]]
+        [--parts abc] [--no-dovecot] [--profile DIR [--gil]] [--workers N]
 
 (a) One mailbox of ``--messages`` small, varied messages (plain, alternative, mixed with
     an attachment; about 70 % \\Seen; internal dates spread over a year): SELECT,
@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Dovecot, cpu_seconds, free_port, memory_kb
+from peers import Dovecot, cpu_seconds, free_port, memory_kb, process_tree
 
 from postroom.auth.passwords import hash_password
 from postroom.store.models import ANSWERED, FLAGGED, SEEN, Flags
@@ -317,7 +317,7 @@ def start_postroom(root: Path, data: Path, port: int) -> subprocess.Popen[bytes]
     import socket
 
     cfg = root / "postroom.toml"
-    cfg.write_text(f'hostname = "localhost"\ndata_dir = "{data}"\n'
+    cfg.write_text(f'hostname = "localhost"\ndata_dir = "{data}"\nworkers = {WORKERS}\n'
                    f'[listen]\nimap = ["127.0.0.1:{port}"]\n'
                    '[auth]\nplaintext_networks = ["127.0.0.0/8"]\n'
                    '[limits]\nmax_connections = 10000\nmax_connections_per_ip = 10000\n')
@@ -364,14 +364,15 @@ class PostroomProcess:
         self.proc = start_postroom(self.root, self.data, self.port)
 
     def server(self) -> Server:
-        return Server("Postroom", self.port, lambda: [self.proc.pid], self.proc.pid,
-                      self.restart)
+        return Server("Postroom", self.port, lambda: process_tree(self.proc.pid),
+                      self.proc.pid if WORKERS == 1 else None, self.restart)
 
 
 # ---------------------------------------------------------------------- profiling
 
 
 PROFILE_GIL = False  # --gil
+WORKERS = 1  # --workers
 
 
 @contextmanager
@@ -658,12 +659,13 @@ async def main() -> None:
     ap.add_argument("--no-dovecot", action="store_true")
     ap.add_argument("--profile", type=Path, help="py-spy raw profiles of Postroom here")
     ap.add_argument("--gil", action="store_true", help="profile only the GIL holder")
+    ap.add_argument("--workers", type=int, default=1, help="Postroom worker processes")
     a = ap.parse_args()
     raise_fd_limit(4 * a.idle + 1024)
     if a.profile:
         a.profile.mkdir(parents=True, exist_ok=True)
-    global PROFILE_GIL
-    PROFILE_GIL = a.gil
+    global PROFILE_GIL, WORKERS
+    PROFILE_GIL, WORKERS = a.gil, a.workers
     now = float(calendar.timegm((*time.gmtime()[:3], 12, 0, 0, 0, 0, 0)))
     since = time.strftime("%d-%b-%Y", time.gmtime(now - YEAR / 2))
     users: dict[str, list[Mail]] = {}

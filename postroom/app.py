@@ -15,11 +15,15 @@ import resource
 import signal
 import ssl
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from postroom.config import Config
 from postroom.net.listener import ConnectionLimiter, start_listener
 from postroom.net.tls import self_signed, server_context
 from postroom.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from postroom.workers import WorkerLink
 
 log = logging.getLogger("postroom")
 
@@ -65,20 +69,28 @@ class App:
             cert, key = self_signed(cfg.data_dir / "tls", cfg.hostname)
         return server_context(cert, key)
 
-    async def run(self, on_ready: Callable[[App], None] | None = None) -> None:
+    async def run(self, on_ready: Callable[[App], None] | None = None, *,
+                  worker: WorkerLink | None = None) -> None:
+        """Serve until ``stop``. ``worker``: this is one of several worker processes
+        (postroom/workers.py); its master bound the listening sockets and owns the
+        data folder, and the link carries news to and from the other workers."""
         from postroom.services import MailSystem
 
         cfg = self.config
         tasks: set[asyncio.Task[None]] = set()
         raise_descriptor_limit(cfg.limits.max_connections)
         async with contextlib.AsyncExitStack() as stack:
-            self.store = await SqliteStore.open(cfg.data_dir, primary=True)
+            self.store = await SqliteStore.open(cfg.data_dir, primary=worker is None)
             stack.push_async_callback(self.store.close)
             self.ssl_context = self.tls_context()
             system = MailSystem(cfg, self.store, self.ssl_context)
             stack.push_async_callback(system.close)
             limiter = ConnectionLimiter(cfg.limits.max_connections,
                                         cfg.limits.max_connections_per_ip)
+            if worker is not None:
+                system.runs_queue = worker.index == 0
+                await worker.attach(self, system, limiter)
+                stack.callback(worker.close)
             servers: list[asyncio.base_events.Server] = []
             for kind, addrs in cfg.listen.items():
                 spec = system.listener(kind)
@@ -88,7 +100,8 @@ class App:
                 handler, implicit_tls, overload = spec
                 started = await start_listener(
                     kind, list(addrs), handler, limiter=limiter, overload_reply=overload,
-                    ssl_context=self.ssl_context if implicit_tls else None, tasks=tasks)
+                    ssl_context=self.ssl_context if implicit_tls else None, tasks=tasks,
+                    sockets=None if worker is None else worker.sockets.get(kind, []))
                 servers += started
                 self.bound[kind] = [s.sockets[0].getsockname()[:2] for s in started]
             await system.start()
@@ -118,7 +131,12 @@ class App:
 
 
 def serve(config: Config, on_ready: Callable[[App], None] | None = None) -> None:
-    """Run until SIGTERM/SIGINT. Uses uvloop when it is installed."""
+    """Run until SIGTERM/SIGINT. Uses uvloop when it is installed. With
+    ``workers`` > 1 this process becomes the master of that many worker processes."""
+    if config.workers > 1:
+        from postroom.workers import Master
+
+        raise SystemExit(Master(config).run())
     try:
         import uvloop
 

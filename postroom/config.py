@@ -66,6 +66,9 @@ class StoreConfig:
     url: str = ""
 
 
+MAX_WORKERS = 64
+
+
 @dataclass(frozen=True)
 class Config:
     hostname: str = field(default_factory=socket.getfqdn)
@@ -77,6 +80,8 @@ class Config:
     relay: RelayConfig = RelayConfig()
     store: StoreConfig = StoreConfig()
     subaddress_delimiter: str = "+"
+    # Processes serving connections (postroom/workers.py); 1: everything in this one.
+    workers: int = 1
     source: Path | None = None
 
     @classmethod
@@ -110,7 +115,7 @@ class Config:
                 problems.append(f"{section}{k}: unknown key")
 
         unknown("", raw, {"hostname", "data_dir", "listen", "tls", "auth", "limits", "relay",
-                          "store", "subaddress_delimiter"})
+                          "store", "subaddress_delimiter", "workers"})
         kwargs: dict[str, Any] = {}
         if "hostname" in raw:
             h = raw["hostname"]
@@ -128,6 +133,16 @@ class Config:
                 problems.append("subaddress_delimiter: expected one punctuation character or \"\"")
             else:
                 kwargs["subaddress_delimiter"] = d
+
+        if "workers" in raw:
+            w = raw["workers"]
+            if w == "auto":
+                kwargs["workers"] = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+            elif (n := integer("workers", w)) is not None:
+                if n > MAX_WORKERS:
+                    problems.append(f"workers: at most {MAX_WORKERS}, got {n}")
+                else:
+                    kwargs["workers"] = n
 
         listen = table("listen")
         unknown("listen.", listen, set(LISTENER_KINDS))

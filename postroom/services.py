@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import fcntl
+import hashlib
 import logging
+import os
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -81,8 +84,9 @@ class StoreMaildrop:
     """One POP3 session's view of INBOX, frozen at login (RFC 1939 section 8)."""
 
     def __init__(self, system: MailSystem, user: str, mailbox_id: int, uidvalidity: int,
-                 entries: Sequence[Entry]) -> None:
+                 entries: Sequence[Entry], lock: MaildropLock) -> None:
         self.system = system
+        self.lock = lock
         self.user = user
         self.mailbox_id = mailbox_id
         self._entries = list(entries)
@@ -100,7 +104,34 @@ class StoreMaildrop:
     async def release(self) -> None:
         if not self._released:
             self._released = True
-            self.system.pop3_locks.discard(self.user.lower())
+            self.lock.release()
+
+
+class MaildropLock:
+    """The exclusive-access lock on a maildrop (RFC 1939 section 8): ``flock`` on a
+    file per account under ``<data_dir>/run/pop3``, so it holds across worker processes
+    and ends with the process that holds it, however that ends."""
+
+    def __init__(self, run_dir: Path, user: str) -> None:
+        name = hashlib.sha256(user.lower().encode()).hexdigest()[:32]
+        self.path = run_dir / f"{name}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file gives the lock up
+            self._fd = None
 
 
 class MailSystem:
@@ -112,7 +143,10 @@ class MailSystem:
         self.hash_pool = ThreadPoolExecutor(2, thread_name_prefix="auth")
         self.authenticator = StoreAuthenticator(store, self.hash_pool)
         self.throttle = AuthThrottle()
-        self.pop3_locks: set[str] = set()
+        self.pop3_run_dir = config.data_dir / "run" / "pop3"
+        # Another worker process runs the queue: tell it (postroom/workers.py).
+        self.remote_queue_wake: Callable[[], None] | None = None
+        self.runs_queue = True
         self.runner: QueueRunner | None = None
         # Set when the server stops: idle IMAP sessions say BYE at once.
         self.stopping = asyncio.Event()
@@ -121,7 +155,10 @@ class MailSystem:
         self.dkim_dir = config.data_dir / "dkim"
 
     async def start(self) -> None:
-        """Start the outbound queue runner (delivery to other servers)."""
+        """Start the outbound queue runner (delivery to other servers), unless another
+        worker process runs it (``runs_queue``)."""
+        if not self.runs_queue:
+            return
         from postroom.dns.real import DnsResolver
         from postroom.queue.runner import QueueRunner
 
@@ -154,10 +191,9 @@ class MailSystem:
     # ------------------------------------------------------------------ POP3
 
     async def open_maildrop(self, user: str) -> StoreMaildrop | None:
-        key = user.lower()
-        if key in self.pop3_locks:
+        lock = MaildropLock(self.pop3_run_dir, user)
+        if not lock.acquire():
             return None
-        self.pop3_locks.add(key)
         try:
             account = await self.store.get_user(user)
             if account is None:
@@ -167,9 +203,10 @@ class MailSystem:
                 raise LookupError(f"{user} has no INBOX")
             entries = await self.store.list_entries(inbox.id)
         except BaseException:
-            self.pop3_locks.discard(key)
+            lock.release()
             raise
-        return StoreMaildrop(self, account.address, inbox.id, inbox.uidvalidity, entries)
+        return StoreMaildrop(self, account.address, inbox.id, inbox.uidvalidity, entries,
+                             lock)
 
     # ------------------------------------------------------------------ SMTP
 
@@ -270,6 +307,8 @@ class MailSystem:
         """Start delivering what was just queued, without waiting for the next poll."""
         if self.runner is not None:
             self.runner.wake()
+        elif self.remote_queue_wake is not None:
+            self.remote_queue_wake()
 
     # ------------------------------------------------------------------ listeners
 

@@ -8,6 +8,7 @@ the server's own memory), provisioned through the store before it starts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -108,6 +109,19 @@ async def provision_store(data_dir: Path, users: dict[str, str] | None = None,
         await store.close()
 
 
+def _greets(kind: str, port: int) -> bool:
+    """The listener accepts and (plaintext kinds) sends its greeting: a worker serves
+    it, not just a master's listening socket."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+            if kind in ("smtp", "submission", "imap", "pop3"):
+                s.settimeout(1.0)
+                return bool(s.recv(1))
+            return True
+    except OSError:
+        return False
+
+
 @dataclass
 class ServerProcess:
     """``postroom serve`` in a subprocess; ``start`` and ``kill`` may repeat."""
@@ -125,25 +139,38 @@ class ServerProcess:
     def start(self, timeout: float = 30) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "postroom", "-c", str(self.config), "serve"],
-            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+            start_new_session=True)  # its own process group: kill() reaches every worker
         deadline = time.monotonic() + timeout
-        for port in self.ports.values():
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or self.proc.poll() is not None:
-                        self.proc.kill()
-                        self.proc.wait()
-                        raise AssertionError("server did not start") from None
-                    time.sleep(0.05)
+        for kind, port in self.ports.items():
+            while not _greets(kind, port):
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.proc.kill()
+                    self.proc.wait()
+                    raise AssertionError("server did not start")
+                time.sleep(0.05)
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown, no flush, as in a power cut of the process."""
+        """SIGKILL to the server and all its worker processes at once: no shutdown, no
+        flush, as in a crash of the machine's processes."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (children of the master) when ``workers`` > 1."""
+        assert self.proc is not None
+        out = []
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rpartition(")")[2].split()[1]) == self.proc.pid:
+                    out.append(int(entry.name))
+        return sorted(out)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM and wait for the graceful shutdown."""

@@ -68,3 +68,16 @@ def test_config_path_order(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config_path(None) == Path("/etc/p.toml")
     monkeypatch.delenv("POSTROOM_CONFIG")
     assert config_path(None) == Path("postroom.toml")
+
+
+def test_workers() -> None:
+    import os
+
+    from postroom.config import MAX_WORKERS
+
+    assert Config.from_dict({}).workers == 1
+    assert Config.from_dict({"workers": 3}).workers == 3
+    assert Config.from_dict({"workers": "auto"}).workers == min(os.cpu_count() or 1, MAX_WORKERS)
+    for bad in (0, -1, "two", 1.5, True, MAX_WORKERS + 1):
+        with pytest.raises(ConfigError, match="workers"):
+            Config.from_dict({"workers": bad})

@@ -91,6 +91,9 @@ class AuthThrottle:
         self._clock = clock
         # Ordered by last failure, oldest first: eviction and expiry pop from the front.
         self._records: OrderedDict[str, _Record] = OrderedDict()
+        # Told of every failure (False) and success (True) recorded here, so that other
+        # worker processes (postroom/workers.py) can count them too.
+        self.on_record: Callable[[str, bool], None] | None = None
 
     def __len__(self) -> int:
         """How many networks are tracked (for tests and metrics)."""
@@ -111,8 +114,11 @@ class AuthThrottle:
         record = self._current(ip)
         return record is not None and self._clock() < record.blocked_until
 
-    def record_failure(self, ip: str) -> None:
-        """Count one failed authentication from ``ip``."""
+    def record_failure(self, ip: str, notify: bool = True) -> None:
+        """Count one failed authentication from ``ip``; ``notify=False`` for one that
+        another worker process reported."""
+        if notify and self.on_record is not None:
+            self.on_record(ip, False)
         now = self._clock()
         s = self.settings
         key = client_key(ip, s.ipv6_prefix)
@@ -128,9 +134,11 @@ class AuthThrottle:
             record.blocked_until = now + s.block_for
         self._evict(now)
 
-    def record_success(self, ip: str) -> None:
+    def record_success(self, ip: str, notify: bool = True) -> None:
         """Forget the failures of the network of ``ip`` (not a block in force); other
         networks are untouched."""
+        if notify and self.on_record is not None:
+            self.on_record(ip, True)
         key = client_key(ip, self.settings.ipv6_prefix)
         record = self._records.get(key)
         if record is not None and not self._clock() < record.blocked_until:

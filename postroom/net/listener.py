@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,30 +46,67 @@ class ConnectionInfo:
             self.tls_cipher = cipher[0] if cipher else None
 
 
+def _add(counts: dict[str, int], ip: str, delta: int) -> None:
+    n = counts.get(ip, 0) + delta
+    if n <= 0:
+        counts.pop(ip, None)
+    else:
+        counts[ip] = n
+
+
 class ConnectionLimiter:
-    """Counts open connections overall and per client IP (shared by all listeners)."""
+    """Counts open connections overall and per client IP (shared by all listeners).
+
+    With several worker processes (postroom/workers.py) each counts its own and hears
+    of the others' (``remote_open``/``remote_close``, through the master); the limits
+    apply to the sum. The news takes a moment to arrive, so connections accepted at
+    the same instant by different workers may pass a limit by up to one per worker.
+    ``on_change(ip, +1 | -1)`` reports this process's own changes."""
 
     def __init__(self, max_total: int, max_per_ip: int) -> None:
         self.max_total = max_total
         self.max_per_ip = max_per_ip
         self.total = 0
         self.per_ip: dict[str, int] = {}
+        self.remote: dict[int, dict[str, int]] = {}  # worker -> ip -> open connections
+        self.remote_total = 0
+        self.remote_per_ip: dict[str, int] = {}
+        self.on_change: Callable[[str, int], None] | None = None
 
     def try_acquire(self, ip: str) -> bool:
-        n = self.per_ip.get(ip, 0)
-        if self.total >= self.max_total or n >= self.max_per_ip:
+        n = self.per_ip.get(ip, 0) + self.remote_per_ip.get(ip, 0)
+        if self.total + self.remote_total >= self.max_total or n >= self.max_per_ip:
             return False
         self.total += 1
-        self.per_ip[ip] = n + 1
+        _add(self.per_ip, ip, 1)
+        if self.on_change is not None:
+            self.on_change(ip, 1)
         return True
 
     def release(self, ip: str) -> None:
         self.total -= 1
-        n = self.per_ip.get(ip, 0) - 1
-        if n <= 0:
-            self.per_ip.pop(ip, None)
-        else:
-            self.per_ip[ip] = n
+        _add(self.per_ip, ip, -1)
+        if self.on_change is not None:
+            self.on_change(ip, -1)
+
+    def remote_open(self, worker: int, ip: str, n: int = 1) -> None:
+        _add(self.remote.setdefault(worker, {}), ip, n)
+        _add(self.remote_per_ip, ip, n)
+        self.remote_total += n
+
+    def remote_close(self, worker: int, ip: str) -> None:
+        counts = self.remote.get(worker, {})
+        if counts.get(ip, 0) <= 0:
+            return  # opened before we heard of that worker (it restarted): ignore
+        _add(counts, ip, -1)
+        _add(self.remote_per_ip, ip, -1)
+        self.remote_total -= 1
+
+    def forget(self, worker: int) -> None:
+        """Worker ``worker`` ended: its connections ended with it."""
+        for ip, n in self.remote.pop(worker, {}).items():
+            _add(self.remote_per_ip, ip, -n)
+            self.remote_total -= n
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, ConnectionInfo], Awaitable[None]]
@@ -93,6 +131,32 @@ def discard_buffered(reader: asyncio.StreamReader) -> int:
     return n
 
 
+def bind_sockets(addresses: list[str], backlog: int = 1024) -> list[socket.socket]:
+    """Listening sockets for ``addresses``, bound the way ``asyncio.start_server`` binds
+    (every address a name resolves to, SO_REUSEADDR, IPv6 sockets IPv6-only); for a
+    master process that hands them to its workers."""
+    out: list[socket.socket] = []
+    try:
+        for addr in addresses:
+            host, port = split_address(addr)
+            infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+            for family, kind, proto, _, sockaddr in dict.fromkeys(infos):
+                sock = socket.socket(family, kind, proto)
+                out.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(sockaddr)
+                sock.listen(backlog)
+                sock.setblocking(False)
+    except BaseException:
+        for sock in out:
+            sock.close()
+        raise
+    return out
+
+
 async def start_listener(
     name: str,
     addresses: list[str],
@@ -103,9 +167,11 @@ async def start_listener(
     ssl_context: ssl.SSLContext | None = None,
     limit: int = 64 * 1024,
     tasks: set[asyncio.Task[None]] | None = None,
+    sockets: list[socket.socket] | None = None,
 ) -> list[asyncio.Server]:
-    """Bind ``addresses`` and serve ``handler``. ``tasks`` collects running
-    connection tasks so the owner can wait for or cancel them on shutdown."""
+    """Bind ``addresses`` (or serve the listening ``sockets`` a master process bound,
+    postroom/workers.py) and serve ``handler``. ``tasks`` collects running connection
+    tasks so the owner can wait for or cancel them on shutdown."""
     running = tasks if tasks is not None else set()
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -147,7 +213,11 @@ async def start_listener(
                 pass
 
     servers = []
-    for addr in addresses:
+    for sock in sockets or ():
+        servers.append(await asyncio.start_server(
+            on_connect, sock=sock, ssl=ssl_context, limit=limit, backlog=1024,
+            ssl_handshake_timeout=30 if ssl_context else None))
+    for addr in addresses if sockets is None else ():
         host, port = split_address(addr)
         srv = await asyncio.start_server(
             on_connect, host, port, ssl=ssl_context, limit=limit, reuse_address=True,

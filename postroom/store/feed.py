@@ -47,6 +47,9 @@ class ChangeFeed:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subs: dict[int, set[Subscription]] = {}
+        # Called (from the thread that publishes) with every set of changed mailboxes,
+        # so other worker processes can wake their sessions (postroom/workers.py).
+        self.remote: Callable[[set[int]], None] | None = None
 
     def subscribe(self, mailbox_id: int) -> Subscription:
         """Call from the event loop that will wait on the subscription."""
@@ -63,10 +66,14 @@ class ChangeFeed:
                 if not subs:
                     del self._subs[sub.mailbox_id]
 
-    def publish(self, mailbox_ids: Iterable[int]) -> None:
-        """Thread-safe: wake every subscriber of these mailboxes."""
+    def publish(self, mailbox_ids: Iterable[int], local: bool = False) -> None:
+        """Thread-safe: wake every subscriber of these mailboxes (``local``: only in
+        this process; for news from another worker)."""
+        ids = set(mailbox_ids)
+        if not local and self.remote is not None and ids:
+            self.remote(ids)
         with self._lock:
-            targets = [s for m in set(mailbox_ids) for s in self._subs.get(m, ())]
+            targets = [s for m in ids for s in self._subs.get(m, ())]
         for sub in targets:
             try:
                 sub.loop.call_soon_threadsafe(sub._fire)

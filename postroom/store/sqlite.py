@@ -210,12 +210,14 @@ class SqliteStore:
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('running', '1')")
         conn.execute("COMMIT")
 
-    async def close(self) -> None:
+    async def close(self, stopped: bool = True) -> None:
+        """Drain the writer and close. A primary store records the clean stop, unless
+        ``stopped`` is False (a master process handing the folder to its workers)."""
         if self._writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._writer.close)
             self._writer = None
-            if self.primary:
-                await asyncio.get_running_loop().run_in_executor(None, self._mark_stopped)
+            if self.primary and stopped:
+                await self.record_clean_stop()
         self._readers.shutdown(wait=True)
         self._prep.shutdown(wait=True)
         with self._uidv_lock:
@@ -225,6 +227,10 @@ class SqliteStore:
                 c.close()
             except sqlite3.ProgrammingError:  # made in another thread: closed with it
                 pass
+
+    async def record_clean_stop(self) -> None:
+        """Record that the server stopped cleanly (see ``_after_unclean_stop``)."""
+        await asyncio.get_running_loop().run_in_executor(None, self._mark_stopped)
 
     def _mark_stopped(self) -> None:
         conn = self._connect()

@@ -6,7 +6,8 @@ never reused), and the queue delivers every acknowledged remote message to the p
 (at least once: a crash between the peer's 250 and the record may repeat one).
 
 tests/integration/test_server_crash.py covers SMTP alone; this adds IMAP and the
-relay queue."""
+relay queue, with one process and with two worker processes (the whole process group
+is killed)."""
 
 from __future__ import annotations
 
@@ -116,14 +117,15 @@ async def pending_queue(data_dir: Path) -> int:
 
 
 @pytest.mark.slow
-def test_kill9_with_smtp_imap_append_and_relay(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill9_with_smtp_imap_append_and_relay(tmp_path: Path, workers: int) -> None:
     rng = random.Random(int(os.environ.get("POSTROOM_CRASH_SEED", "1")))
     acked = Acked()
     rounds = 4
     with peer() as remote, server_process(
             tmp_path, listeners=("smtp", "imap"), users={ALICE: PW, BOB: PW},
             aliases={FORWARD: [REMOTE]}, started=False,
-            extra={"limits": {"max_connections_per_ip": 1000}, "relay": {
+            extra={"workers": workers, "limits": {"max_connections_per_ip": 1000}, "relay": {
                 "routes": {"remote.test": f"127.0.0.1:{remote.server_address[1]}"}}}) as server:
         data = server.data_dir
         smtp_port, imap_port = server.ports["smtp"], server.ports["imap"]
@@ -175,5 +177,6 @@ def test_kill9_with_smtp_imap_append_and_relay(tmp_path: Path) -> None:
     assert not missing, f"{len(missing)} acknowledged relayed messages never reached the peer"
     assert asyncio.run(pending_queue(data)) == 0
     dupes = sum(n - 1 for n in Counter(received).values() if n > 1)
-    print(f"{rounds} kill -9 rounds, zero loss; acked: {len(acked.local)} local, {len(acked.appended)} appended, "
+    print(f"{rounds} kill -9 rounds ({workers} worker(s)), zero loss; acked: "
+          f"{len(acked.local)} local, {len(acked.appended)} appended, "
           f"{len(acked.remote)} relayed ({dupes} relayed twice after a crash)")
