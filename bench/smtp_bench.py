@@ -2,6 +2,7 @@
 
     python bench/smtp_bench.py [--small 2000] [--large 100] [--sessions 1,10,50]
                                [--servers postroom,postfix,aiosmtpd] [--rounds 1]
+                               [--workers N]
 
 Every server accepts mail for user@example.com on a loopback port and makes it durable
 before its 250: Postroom stores it (group-committed fsync), Postfix fsyncs its queue file
@@ -203,9 +204,13 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+WORKERS = 1  # --workers
+
+
 def postroom_config(root: Path, port: int, message_size: int = 52_428_800) -> Path:
     cfg = root / "postroom.toml"
     cfg.write_text(f'hostname = "mx.bench.test"\ndata_dir = "{root / "data"}"\n'
+                   f'workers = {WORKERS}\n'
                    f'[listen]\nsmtp = ["127.0.0.1:{port}"]\n'
                    f'[limits]\nmax_connections_per_ip = 10000\nmessage_size = {message_size}\n')
     return cfg
@@ -375,8 +380,11 @@ async def main() -> None:
     ap.add_argument("--large-size", type=int, default=1_000_000)
     ap.add_argument("--sessions", default="1,10,50")
     ap.add_argument("--servers", default="postroom,postfix,aiosmtpd")
+    ap.add_argument("--workers", type=int, default=1, help="Postroom worker processes")
     ap.add_argument("--rounds", type=int, default=1, help="repeat; the median is kept")
     a = ap.parse_args()
+    global WORKERS
+    WORKERS = a.workers
     sessions = [int(s) for s in a.sessions.split(",")]
     wanted = a.servers.split(",")
     if "postfix" in wanted and not Postfix.available():

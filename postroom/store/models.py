@@ -103,6 +103,7 @@ class MailboxStatus:
     deleted: int
     size: int
     recent: int
+    deleted_size: int = 0  # octets of the \Deleted messages (RFC 9208 DELETED-STORAGE)
 
 
 class Entry(NamedTuple):

@@ -701,10 +701,12 @@ class SqliteStore:
             agg = conn.execute(
                 "SELECT count(*), coalesce(sum(e.flags & ? = 0), 0),"
                 " coalesce(sum(e.flags & ? != 0), 0), coalesce(sum(e.size), 0),"
-                " coalesce(sum(e.uid >= ?), 0)"
+                " coalesce(sum(e.uid >= ?), 0),"
+                " coalesce(sum(CASE WHEN e.flags & ? != 0 THEN e.size END), 0)"
                 " FROM entries e WHERE e.mailbox_id=?",
-                (SEEN, DELETED, self._recent_from(conn, mailbox_id), mailbox_id)).fetchone()
-            return MailboxStatus(mb, agg[0], agg[1], agg[2], agg[3], agg[4])
+                (SEEN, DELETED, self._recent_from(conn, mailbox_id), DELETED, mailbox_id)
+            ).fetchone()
+            return MailboxStatus(mb, agg[0], agg[1], agg[2], agg[3], agg[4], agg[5])
 
         return await self._read_bounded(q)
 

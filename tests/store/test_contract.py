@@ -407,7 +407,10 @@ def test_large_mailbox_reads_are_whole(run_store: Any) -> None:
         assert [e.uid for e in subset] == list(range(2, n + 1))
         assert [e.uid for e in await store.list_entries(mb.id, [3, 1, 3])] == [1, 3]
         st = await store.status(mb.id)
-        assert (st.messages, st.unseen) == (n, (n + 1) // 2)
+        assert (st.messages, st.unseen, st.deleted, st.deleted_size) == (n, (n + 1) // 2, 0, 0)
+        await store.store_flags(mb.id, [1, 2], "add", Flags(DELETED))
+        st = await store.status(mb.id)
+        assert (st.deleted, st.deleted_size) == (2, 2 * st.size // n)
         changes = await store.changes_since(mb.id, 0)
         assert len(changes.changed) == n and changes.vanished == ()
         await store.expunge(mb.id, range(1, n + 1), only_deleted=False)
