@@ -131,12 +131,18 @@ class App:
 
 
 def serve(config: Config, on_ready: Callable[[App], None] | None = None) -> None:
-    """Run until SIGTERM/SIGINT. Uses uvloop when it is installed. With
-    ``workers`` > 1 this process becomes the master of that many worker processes."""
+    """Run until SIGTERM/SIGINT. With ``workers`` > 1 this process becomes the master
+    of that many worker processes."""
     if config.workers > 1:
         from postroom.workers import Master
 
         raise SystemExit(Master(config).run())
+    run_app(config, on_ready=on_ready)
+
+
+def run_app(config: Config, *, on_ready: Callable[[App], None] | None = None,
+            worker: WorkerLink | None = None) -> None:
+    """One server process until SIGTERM/SIGINT; uvloop when it is installed."""
     try:
         import uvloop
 
@@ -149,6 +155,6 @@ def serve(config: Config, on_ready: Callable[[App], None] | None = None) -> None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, app.stop)
-        await app.run(on_ready)
+        await app.run(on_ready, worker=worker)
 
     runner(main())

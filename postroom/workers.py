@@ -47,7 +47,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -189,27 +188,13 @@ class WorkerLink:
 def _run_worker(config: Config, index: int, link: socket.socket,
                 sockets: dict[str, list[socket.socket]]) -> int:
     """The body of a forked worker process; returns its exit status."""
-    from postroom.app import App
+    from postroom.app import run_app
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     try:
-        import uvloop
-
-        runner: Callable[..., object] = uvloop.run
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
-
-    async def main() -> None:
-        app = App(config)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, app.stop)
-        await app.run(worker=WorkerLink(index, link, sockets))
-
-    try:
-        runner(main())
+        run_app(config, worker=WorkerLink(index, link, sockets))
     except Exception:
         log.exception("worker %d failed", index)
         return 1
