@@ -24,6 +24,7 @@ from postroom.imap.receiver import (
 from postroom.imap.responses import Response, error_response
 from postroom.imap.selected import SelectedMailbox
 from postroom.mime import MessageInfo, analyze, normalize_crlf
+from postroom.mime.imap import bodystructure_to_imap, envelope_to_imap
 from postroom.store.models import Entry, Flags
 
 T = TypeVar("T")
@@ -129,6 +130,13 @@ class MemorySource:
 
     async def body(self, message_id: int, start: int = 0, end: int | None = None) -> bytes:
         return self.raw[message_id][start:end]
+
+    async def imap_summary(self, message_id: int) -> tuple[bytes, bytes] | None:
+        """As the store renders them at store time; message 5 as one stored before."""
+        if message_id == 5:
+            return None
+        info = self.infos[message_id]
+        return envelope_to_imap(info.envelope), bodystructure_to_imap(info.root)
 
 
 def mailbox() -> tuple[SelectedMailbox, MemorySource]:

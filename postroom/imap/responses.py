@@ -583,6 +583,39 @@ class StatusResponse(Response):
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaResponse(Response):
+    """``* QUOTA root (RESOURCE usage limit ...)`` (RFC 9208 section 4.2.1). The list
+    holds at least one resource (``quota-list``, section 7)."""
+
+    root: str
+    resources: Sequence[tuple[str, int, int]]
+    utf8: bool = False
+
+    def chunks(self) -> list[Chunk]:
+        if not self.resources:
+            raise ValueError("a QUOTA response names at least one resource")
+        usage = " ".join(f"{name} {used} {limit}" for name, used, limit in self.resources)
+        return [b"* QUOTA " + astring_bytes(self.root, utf8=self.utf8) + b" ("
+                + usage.encode("ascii") + b")" + CRLF]
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRootResponse(Response):
+    """``* QUOTAROOT mailbox *(SP root)`` (RFC 9208 section 4.2.2): no roots at all is
+    allowed, for a mailbox without quota."""
+
+    mailbox: str
+    roots: Sequence[str] = ()
+    utf8: bool = False
+
+    def chunks(self) -> list[Chunk]:
+        out = b"* QUOTAROOT " + mailbox_value(self.mailbox, utf8=self.utf8)
+        for root in self.roots:
+            out += b" " + astring_bytes(root, utf8=self.utf8)
+        return [out + CRLF]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResponse(Response):
     """``* SEARCH n ...`` (RFC 3501 section 7.2.5, IMAP4rev1 clients) with the optional
     ``(MODSEQ n)`` of RFC 7162 section 3.1.5 (only when something matched)."""

@@ -7,8 +7,11 @@ addresses, Date), the raw top-level header (other HEADER fields), or the message
 (BODY, TEXT). Each message is evaluated in rounds of increasing cost with three-valued
 logic (true / false / not known yet): a round that settles the answer stops there, so
 ``UNSEEN BODY foo`` never reads the body of a seen message, and the analysis is not even
-loaded when flags decide. The text round scans the message once for all its BODY/TEXT
-keys, part by part and in bounded chunks, and stops as soon as every key is found.
+loaded when flags decide. The cheapest round, flags and \\Recent, is answered once per
+distinct flag set of the mailbox (``SelectedMailbox.flag_keys_at``), and the entry round
+reads only the columns of the selected mailbox that its tests name. The text round
+scans the message once for all its BODY/TEXT keys, part by part and in bounded chunks,
+and stops as soon as every key is found.
 
 Semantics (RFC 9051 section 6.4.4; RFC 3501 for the IMAP4rev1 keys), where the RFC
 leaves room, follow Dovecot 2.3 without full-text search (checked against the real
@@ -48,12 +51,14 @@ import calendar
 import codecs
 import contextlib
 import datetime
+import operator
 import re
 import unicodedata
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 from enum import IntEnum
+from itertools import compress, repeat
 
 from postroom.imap.commands.search import (
     SearchAge,
@@ -77,7 +82,7 @@ from postroom.imap.source import MessageSource
 from postroom.mime import Address, MessageInfo, Part, PartKind, decode_words, unfold
 from postroom.mime.headers import split_fields
 from postroom.mime.transfer import decode_base64, decode_qp, decode_text, lookup_charset
-from postroom.store.models import SYSTEM_FLAGS, Entry
+from postroom.store.models import SYSTEM_FLAGS, Entry, Flags
 
 # Messages up to this size are read whole for a text scan (one read); larger ones part
 # by part, big parts in chunks of about _CHUNK octets.
@@ -91,10 +96,11 @@ _KNOWN_CTE = frozenset({"", "7bit", "8bit", "binary", "base64", "quoted-printabl
 class _Level(IntEnum):
     """What a test needs, cheapest first."""
 
-    ENTRY = 0  # the store entry (and the mailbox state)
-    INFO = 1  # MessageSource.info
-    HEADER = 2  # the raw top-level header
-    TEXT = 3  # header blocks and bodies of every part
+    FLAGS = 0  # the flags and \Recent alone (or nothing): answered once per flag set
+    ENTRY = 1  # the store entry (and the mailbox state)
+    INFO = 2  # MessageSource.info
+    HEADER = 3  # the raw top-level header
+    TEXT = 4  # header blocks and bodies of every part
 
 
 async def search(
@@ -115,43 +121,104 @@ async def search(
     """
     root = _compile(criteria, selected, saved)
     plan = _Plan(sorted(_levels(root)), _collect_text(root))
-    if candidates is None:
-        pairs: Sequence[tuple[int, int]] = list(enumerate(selected.uids, start=1))
-    else:
-        wanted = sorted({u for u in candidates if u in selected.entries})
-        pairs = [(selected.seq_of(u) or 0, u) for u in wanted]
-    matched: list[int] = []
-    if plan.levels and plan.levels[-1] == _Level.ENTRY:
-        # Flags, sizes, dates, sets: decided from the entry alone, so no awaits and one
-        # reused message record (an UNSEEN SINCE over 100,000 messages).
-        m = _Message(0, 0, selected.entries[pairs[0][1]] if pairs else None,  # type: ignore[arg-type]
-                     int(now), False)
-        entries, recent = selected.entries, selected.recent
-        for start in range(0, len(pairs), 8192):
-            if start:
-                await asyncio.sleep(0)  # let other sessions in between slices
-            for seq, uid in pairs[start:start + 8192]:
-                m.uid, m.seq, m.entry, m.recent = uid, seq, entries[uid], uid in recent
-                if root.test(m, _Level.ENTRY):
-                    matched.append(uid)
-        return matched
-    for count, (seq, uid) in enumerate(pairs, start=1):
-        message = _Message(uid, seq, selected.entries[uid], int(now), uid in selected.recent)
-        if await _matches(root, message, source, plan):
-            matched.append(uid)
-        if count % _YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # flag-only searches of huge mailboxes never await
-    return matched
+    positions = (range(selected.exists) if candidates is None
+                 else selected.positions(sorted(set(candidates))))
+    entry_only = plan.levels[-1] <= _Level.ENTRY
+    verdicts = _Verdicts(root, selected.flag_sets, int(now)) \
+        if plan.levels[0] == _Level.FLAGS else None
+    step = _ENTRY_SLICE if entry_only else _YIELD_EVERY
+    found: list[int] = []  # positions
+    for start in range(0, len(positions), step):
+        if start:
+            await asyncio.sleep(0)  # let other sessions in between slices
+        chunk = positions[start:start + step]
+        sure: list[int] = []
+        if verdicts is not None:
+            # one answer per distinct (flag set, \Recent): most messages end here
+            known = list(map(verdicts.__getitem__, selected.flag_keys_at(chunk)))
+            sure = list(compress(chunk, known))
+            chunk = list(compress(chunk, map(operator.is_, known, repeat(None))))
+        if not chunk:
+            found += sure
+        elif entry_only:
+            found += sorted(sure + _entry_matches(root, selected, chunk, int(now)))
+        else:
+            hits = []
+            for seq, entry, recent in zip(map(_plus_one, chunk), selected.entries_at(chunk),
+                                          selected.recent_at(chunk), strict=True):
+                if await _matches(root, _Message(entry.uid, seq, entry, int(now), recent),
+                                  source, plan):
+                    hits.append(seq - 1)
+            found += sorted(sure + hits)
+    return list(selected.uids_at(found))
+
+
+def _entry_matches(root: _Node, selected: SelectedMailbox, positions: Sequence[int],
+                   now: int) -> list[int]:
+    """The ``positions`` whose entries match: no awaits, one reused message record whose
+    fields are assigned straight from the mailbox's columns (an UNSEEN SINCE over
+    100,000 messages builds no Entry)."""
+    fields = _Fields()
+    m = _Message(0, 0, fields, now, False)
+    test, level = root.test, _Level.ENTRY
+    reads = _reads(root)
+    # the columns no test reads stay at their defaults: no values made for them
+    columns = [selected.column_at(name, positions) if name in reads else repeat(default)
+               for name, default in _FIELD_DEFAULTS]
+    out = []
+    for (m.seq, m.uid, fields.flags, fields.modseq, fields.size, fields.internaldate,
+         fields.savedate, m.recent) in zip(map(_plus_one, positions),
+                                           selected.column_at("uid", positions), *columns,
+                                           strict=False):  # the defaults repeat
+        if test(m, level):
+            out.append(m.seq - 1)
+    return out
+
+
+_FIELD_DEFAULTS: tuple[tuple[str, object], ...] = (
+    ("flags", Flags()), ("modseq", 0), ("size", 0), ("internaldate", 0.0),
+    ("savedate", 0.0), ("recent", False))
+
+
+class _Verdicts(dict[int, bool | None]):
+    """The answer of the flag-level tests per ``SelectedMailbox.flag_keys_at`` key (flag
+    set and \\Recent), None where other data decides; computed on first use."""
+
+    def __init__(self, root: _Node, flag_sets: Sequence[Flags], now: int) -> None:
+        super().__init__()
+        self.root, self.flag_sets, self.now = root, flag_sets, now
+
+    def __missing__(self, key: int) -> bool | None:
+        fields = _Fields()
+        fields.flags = self.flag_sets[key >> 1]
+        answer = self[key] = self.root.test(
+            _Message(0, 0, fields, self.now, bool(key & 1)), _Level.FLAGS)
+        return answer
+
+
+_ENTRY_SLICE = 8192  # messages between event loop yields when entries decide
+_plus_one = (1).__add__
 
 
 # --- per message ------------------------------------------------------------------------
+
+
+class _Fields:
+    """The entry fields search tests read, assigned in place message after message."""
+
+    __slots__ = ("flags", "internaldate", "message_id", "modseq", "savedate", "size")
+
+    def __init__(self) -> None:
+        self.message_id = self.modseq = self.size = 0
+        self.flags = Flags()
+        self.internaldate = self.savedate = 0.0
 
 
 @dataclass(slots=True)
 class _Message:
     uid: int
     seq: int
-    entry: Entry
+    entry: Entry | _Fields
     now: int
     recent: bool
     info: MessageInfo | None = None
@@ -209,13 +276,17 @@ class _Node:
 
 
 class _Check(_Node):
-    """A leaf: ``predicate`` on the message, given the data of ``level``."""
+    """A leaf: ``predicate`` on the message, given the data of ``level``. At the FLAGS
+    and ENTRY levels ``reads`` names the entry fields (``_Fields``) and ``recent`` the
+    predicate reads besides ``uid``, ``seq`` and ``now``: the others are not loaded."""
 
-    __slots__ = ("predicate",)
+    __slots__ = ("predicate", "reads")
 
-    def __init__(self, level: _Level, predicate: Callable[[_Message], bool]) -> None:
+    def __init__(self, level: _Level, predicate: Callable[[_Message], bool],
+                 reads: tuple[str, ...] = ()) -> None:
         super().__init__(level)
         self.predicate = predicate
+        self.reads = reads
 
     def check(self, m: _Message) -> bool:
         return self.predicate(m)
@@ -293,6 +364,16 @@ def _levels(node: _Node) -> set[_Level]:
     return {node.level}
 
 
+def _reads(node: _Node) -> set[str]:
+    if isinstance(node, _Check):
+        return set(node.reads)
+    if isinstance(node, _And | _Or):
+        return {name for child in node.children for name in _reads(child)}
+    if isinstance(node, _Not):
+        return _reads(node.child)
+    return set()
+
+
 def _collect_text(node: _Node) -> list[_TextTest]:
     if isinstance(node, _TextTest):
         return [node]
@@ -311,7 +392,7 @@ def _compile(key: SearchKey, selected: SelectedMailbox, saved: Sequence[int]) ->
     if isinstance(key, SearchNot):
         return _Not(_compile(key.key, selected, saved))
     if isinstance(key, SearchAll | SearchSaveDateSupported):
-        return _Check(_Level.ENTRY, lambda m: True)
+        return _Check(_Level.FLAGS, lambda m: True)
     if isinstance(key, SearchFlag):
         return _flag_check(key)
     if isinstance(key, SearchSet):
@@ -319,23 +400,25 @@ def _compile(key: SearchKey, selected: SelectedMailbox, saved: Sequence[int]) ->
     if isinstance(key, SearchSize):
         size = key.size
         if key.larger:
-            return _Check(_Level.ENTRY, lambda m: m.entry.size > size)
-        return _Check(_Level.ENTRY, lambda m: m.entry.size < size)
+            return _Check(_Level.ENTRY, lambda m: m.entry.size > size, ("size",))
+        return _Check(_Level.ENTRY, lambda m: m.entry.size < size, ("size",))
     if isinstance(key, SearchModSeq):
         modseq = key.modseq
-        return _Check(_Level.ENTRY, lambda m: m.entry.modseq >= modseq)
+        return _Check(_Level.ENTRY, lambda m: m.entry.modseq >= modseq, ("modseq",))
     if isinstance(key, SearchAge):
         seconds = key.seconds
         if key.older:  # RFC 5032 section 3: "older than" includes the boundary second
-            return _Check(_Level.ENTRY, lambda m: int(m.entry.internaldate) <= m.now - seconds)
-        return _Check(_Level.ENTRY, lambda m: int(m.entry.internaldate) >= m.now - seconds)
+            return _Check(_Level.ENTRY, lambda m: int(m.entry.internaldate) <= m.now - seconds,
+                          ("internaldate",))
+        return _Check(_Level.ENTRY, lambda m: int(m.entry.internaldate) >= m.now - seconds,
+                      ("internaldate",))
     if isinstance(key, SearchDate):
         return _date_check(key)
     if isinstance(key, SearchHeader):
         return _header_check(key.field, _fold(key.value))
     if isinstance(key, SearchText):
         if not key.value:
-            return _Check(_Level.ENTRY, lambda m: True)
+            return _Check(_Level.FLAGS, lambda m: True)
         return _TextTest(_fold(key.value), key.body_only)
     raise TypeError(f"unknown search key {key!r}")  # pragma: no cover
 
@@ -344,16 +427,17 @@ def _flag_check(key: SearchFlag) -> _Node:
     name = key.flag.lower()
     present = key.present
     if name == "\\recent":
-        return _Check(_Level.ENTRY, lambda m: m.recent == present)
+        return _Check(_Level.FLAGS, lambda m: m.recent == present, ("recent",))
     bit = SYSTEM_FLAGS.get(name)
     if bit is not None:
-        return _Check(_Level.ENTRY, lambda m: m.entry.flags.has(bit) == present)
+        return _Check(_Level.FLAGS, lambda m: m.entry.flags.has(bit) == present, ("flags",))
     if name.startswith("\\"):  # a system flag we do not keep is never set
-        return _Check(_Level.ENTRY, lambda m: not present)
+        return _Check(_Level.FLAGS, lambda m: not present)
     # Keywords compare case-insensitively (RFC 9051 section 2.3.2).
     return _Check(
-        _Level.ENTRY,
+        _Level.FLAGS,
         lambda m: any(k.lower() == name for k in m.entry.flags.keywords) == present,
+        ("flags",),
     )
 
 
@@ -388,15 +472,16 @@ def _date_check(key: SearchDate) -> _Node:
     start = calendar.timegm(key.date.timetuple())  # 00:00 UTC of the day
     end = start + 86400
     saved = key.field == "saved"
+    reads = ("savedate",) if saved else ("internaldate",)
 
     def moment(m: _Message) -> float:
         return m.entry.savedate if saved else m.entry.internaldate
 
     if op == "before":
-        return _Check(_Level.ENTRY, lambda m: moment(m) < start)
+        return _Check(_Level.ENTRY, lambda m: moment(m) < start, reads)
     if op == "on":
-        return _Check(_Level.ENTRY, lambda m: start <= moment(m) < end)
-    return _Check(_Level.ENTRY, lambda m: moment(m) >= start)
+        return _Check(_Level.ENTRY, lambda m: start <= moment(m) < end, reads)
+    return _Check(_Level.ENTRY, lambda m: moment(m) >= start, reads)
 
 
 def _sent_date(info: MessageInfo) -> datetime.date:

@@ -102,6 +102,9 @@ class StoreSource:
     async def body(self, message_id: int, start: int = 0, end: int | None = None) -> bytes:
         return await self.session.store.read_message(message_id, start, end)
 
+    async def imap_summary(self, message_id: int) -> tuple[bytes, bytes] | None:
+        return await self.session.store.message_imap_summary(message_id)
+
 
 class ImapSession:
     def __init__(self, ctx: ImapContext, conn: Connection) -> None:
@@ -152,7 +155,7 @@ class ImapSession:
                 caps.append("LOGINDISABLED")
             caps += ["SASL-IR", "ID", "ENABLE", "LITERAL+"]
             return caps
-        return [*caps, "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC", "BINARY", "MULTIAPPEND", f"APPENDLIMIT={self.ctx.append_limit}", "STATUS=SIZE", "UTF8=ACCEPT"]
+        return [*caps, "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "CONDSTORE", "QRESYNC", "BINARY", "MULTIAPPEND", f"APPENDLIMIT={self.ctx.append_limit}", "STATUS=SIZE", "UTF8=ACCEPT", "QUOTA", "QUOTA=RES-STORAGE"]
 
     def greeting(self) -> Untagged:
         code = ResponseCode.capability(self.capabilities())
@@ -292,9 +295,12 @@ class ImapSession:
     def flag_items(self, uid: int, *, with_uid: bool = True) -> list[tuple[str, Value]]:
         """FETCH items reporting a message's flags: UID (when asked, and always under
         QRESYNC, RFC 7162 section 3.2.4), FLAGS, and MODSEQ once CONDSTORE is on."""
-        assert self.selected is not None
-        entry = self.selected.entries[uid]
-        flags = flag_atoms(entry, recent=uid in self.selected.recent, rev1=not self.rev2)
+        sel = self.selected
+        assert sel is not None
+        i = sel.index_of(uid)
+        assert i is not None
+        entry = sel.entry_at(i)
+        flags = flag_atoms(entry, recent=sel.is_recent(uid), rev1=not self.rev2)
         items: list[tuple[str, Value]] = []
         if with_uid or self.qresync:
             items.append(("UID", uid))
@@ -320,8 +326,8 @@ class ImapSession:
         sel = self.selected
         if self.rev2 or sel is None:
             return
-        if always or len(sel.recent) != self.recent_reported:
-            self.recent_reported = len(sel.recent)
+        if always or sel.recent_count != self.recent_reported:
+            self.recent_reported = sel.recent_count
             self.conn.send(RecentResponse(self.recent_reported))
 
     def _send_expunged(self, seqs: list[int], uids: list[int]) -> None:
@@ -530,5 +536,8 @@ _HANDLERS: dict[type, Handler] = {}
 
 def handler_for(cmd_type: type) -> Handler | None:
     if not _HANDLERS:
+        from postroom.imap.handlers import HANDLERS  # extension modules (QUOTA)
+
         _HANDLERS.update(_handlers())
+        _HANDLERS.update(HANDLERS)
     return _HANDLERS.get(cmd_type)

@@ -19,3 +19,8 @@ class MessageSource(Protocol):
     async def body(self, message_id: int, start: int = 0, end: int | None = None) -> bytes:
         """The stored CRLF bytes, or the slice [start, end)."""
         ...
+
+    async def imap_summary(self, message_id: int) -> tuple[bytes, bytes] | None:
+        """ENVELOPE and BODYSTRUCTURE as rendered when the message was stored, or None
+        (then FETCH renders them from ``info``)."""
+        ...

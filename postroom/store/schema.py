@@ -119,6 +119,14 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO subscriptions (user_id, name)
         SELECT user_id, name FROM mailboxes WHERE subscribed = 1;
     """,
+    # 4 -> 5: the IMAP ENVELOPE and BODYSTRUCTURE of a message, rendered once when it is
+    # stored (FETCH of them then costs a point query instead of a JSON parse and a
+    # render, about 80 us a message). NULL for messages stored before: rendered from
+    # ``info`` when asked.
+    """
+    ALTER TABLE messages ADD COLUMN imap_envelope BLOB;
+    ALTER TABLE messages ADD COLUMN imap_bodystructure BLOB;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

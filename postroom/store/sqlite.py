@@ -112,22 +112,30 @@ def _check_mailbox_name(name: str) -> None:
 class PreparedMessage:
     """A message made ready for the writer: normalised, analysed, large bodies on disk."""
 
-    __slots__ = ("blob", "body", "info", "internaldate", "size")
+    __slots__ = ("blob", "body", "bodystructure", "envelope", "info", "internaldate", "size")
 
-    def __init__(self, size: int, body: bytes | None, blob: str | None, info: bytes,
-                 internaldate: float) -> None:
+    def __init__(self, size: int, body: bytes | None, blob: str | None,
+                 analysis: Analysis, internaldate: float) -> None:
         self.size = size
         self.body = body
         self.blob = blob
-        self.info = info
+        self.info, self.envelope, self.bodystructure = analysis
         self.internaldate = internaldate
 
 
-def _analyze(data: bytes | mmap.mmap) -> bytes:
+# The parse-once analysis (postroom.mime JSON) and the IMAP ENVELOPE and BODYSTRUCTURE
+# rendered from it.
+Analysis = tuple[bytes, bytes, bytes]
+
+
+def _analyze(data: bytes | mmap.mmap) -> Analysis:
     from postroom.mime import analyze
+    from postroom.mime.imap import bodystructure_to_imap, envelope_to_imap
     from postroom.mime.mapped import MappedBytes
 
-    return analyze(MappedBytes(data) if isinstance(data, mmap.mmap) else data).to_json()
+    info = analyze(MappedBytes(data) if isinstance(data, mmap.mmap) else data)
+    return (info.to_json(), envelope_to_imap(info.envelope),
+            bodystructure_to_imap(info.root, extensible=True))
 
 
 def _normalize(data: bytes) -> bytes:
@@ -843,6 +851,19 @@ class SqliteStore:
 
         return self._read_now(q)
 
+    async def message_imap_summary(self, message_id: int) -> tuple[bytes, bytes] | None:
+        """The IMAP ENVELOPE and BODYSTRUCTURE rendered when the message was stored;
+        None for a message stored before they were (render them from the analysis)."""
+
+        def q(conn: sqlite3.Connection) -> tuple[bytes, bytes] | None:
+            r = conn.execute("SELECT imap_envelope, imap_bodystructure FROM messages"
+                             " WHERE id=?", (message_id,)).fetchone()
+            if r is None:
+                raise NotFound("message vanished")
+            return None if r[0] is None or r[1] is None else (bytes(r[0]), bytes(r[1]))
+
+        return self._read_now(q)
+
     # ------------------------------------------------------------------ writing messages
 
     def _prepare(self, data: bytes | Path, prefix: bytes, internaldate: float | None,
@@ -883,9 +904,10 @@ class SqliteStore:
 
     def _insert_message(self, conn: sqlite3.Connection, ctx: WriteContext,
                         msg: PreparedMessage, refs: int = 0) -> int:
-        cur = conn.execute("INSERT INTO messages(size, internaldate, body, blob, info, refs)"
-                           " VALUES (?,?,?,?,?,?)",
-                           (msg.size, msg.internaldate, msg.body, msg.blob, msg.info, refs))
+        cur = conn.execute("INSERT INTO messages(size, internaldate, body, blob, info, refs,"
+                           " imap_envelope, imap_bodystructure) VALUES (?,?,?,?,?,?,?,?)",
+                           (msg.size, msg.internaldate, msg.body, msg.blob, msg.info, refs,
+                            msg.envelope, msg.bodystructure))
         return int(cur.lastrowid or 0)
 
     def _add_entry(self, conn: sqlite3.Connection, mailbox_id: int, message_id: int,

@@ -57,6 +57,11 @@ class FakeSource:
         data = self.raw[message_id]
         return data[start:end]
 
+    async def imap_summary(self, message_id: int) -> tuple[bytes, bytes] | None:
+        """As for a message stored before ENVELOPE/BODYSTRUCTURE were rendered at
+        store time: FETCH renders them from ``info``."""
+        return None
+
     def read_octets(self) -> int:
         return sum(len(self.raw[mid][start:end]) for mid, start, end in self.reads)
 
@@ -121,7 +126,7 @@ def make_box(
         uidnext=max(messages, default=0) + 1,
         readonly=False,
     )
-    selected.recent = set(recent)
+    selected.mark_recent(recent)
     return Box(source, selected)
 
 

@@ -419,3 +419,19 @@ def test_large_mailbox_reads_are_whole(run_store: Any) -> None:
         assert (await store.status(mb.id)).messages == 0
 
     run_store(t)
+
+
+def test_imap_summary_is_rendered_once_at_store_time(run_store: Any) -> None:
+    from postroom.mime.imap import bodystructure_to_imap, envelope_to_imap
+    from postroom.mime.model import MessageInfo
+
+    async def t(store: SqliteStore) -> None:
+        u = await setup_user(store)
+        r = await store.append(u.id, "INBOX", MSG, Flags(), None)
+        info = MessageInfo.from_json(await store.message_info(r.message_id))
+        assert await store.message_imap_summary(r.message_id) == (
+            envelope_to_imap(info.envelope), bodystructure_to_imap(info.root))
+        with pytest.raises(NotFound):
+            await store.message_imap_summary(r.message_id + 1000)
+
+    run_store(t)

@@ -38,6 +38,14 @@ from postroom.imap.commands.mailbox import (
     parse_rename,
     parse_subscribe,
 )
+from postroom.imap.commands.quota import (
+    GetQuota,
+    GetQuotaRoot,
+    SetQuota,
+    parse_getquota,
+    parse_getquotaroot,
+    parse_setquota,
+)
 from postroom.imap.commands.search import (
     Search,
     SearchAge,
@@ -105,6 +113,10 @@ PARSERS.update(
         "STORE": parse_store,
         "COPY": parse_copy,
         "MOVE": parse_copy,
+        # RFC 9208 section 4.1
+        "GETQUOTA": parse_getquota,
+        "GETQUOTAROOT": parse_getquotaroot,
+        "SETQUOTA": parse_setquota,
         # RFC 9051 section 6.4.9 (and RFC 4315 section 2.1 for UID EXPUNGE)
         "UID COPY": parse_copy,
         "UID MOVE": parse_copy,
@@ -162,6 +174,8 @@ __all__ = [
     "FetchBinarySize",
     "FetchBody",
     "FetchItem",
+    "GetQuota",
+    "GetQuotaRoot",
     "Id",
     "Idle",
     "ImapCommand",
@@ -191,6 +205,7 @@ __all__ = [
     "SearchText",
     "Section",
     "Select",
+    "SetQuota",
     "StartTls",
     "Status",
     "Store",

@@ -21,6 +21,7 @@ STATUS_ITEMS = frozenset(
         "UIDVALIDITY",
         "UNSEEN",
         "DELETED",
+        "DELETED-STORAGE",  # RFC 9208 section 4.1.4
         "SIZE",
         "RECENT",
         "HIGHESTMODSEQ",

@@ -84,10 +84,9 @@ async def cmd_select(session: ImapSession, cmd: c.Select) -> Tagged:
     send(Untagged("OK", "Flags permitted", ResponseCode.permanent_flags(perm)))
     send(ExistsResponse(sel.exists))
     if not session.rev2:
-        send(RecentResponse(len(sel.recent)))
-        session.recent_reported = len(sel.recent)
-        first_unseen = next((i + 1 for i, u in enumerate(sel.uids)
-                             if not sel.entries[u].flags.bits & 1), None)
+        send(RecentResponse(sel.recent_count))
+        session.recent_reported = sel.recent_count
+        first_unseen = sel.first_unseen()
         if first_unseen is not None:
             send(Untagged("OK", "First unseen", ResponseCode.unseen(first_unseen)))
     send(Untagged("OK", "UIDs valid", ResponseCode.uidvalidity(mb.uidvalidity)))
@@ -119,10 +118,9 @@ async def _qresync(session: ImapSession, q: c.QresyncParams) -> None:
     if vanished:
         session.conn.send(VanishedResponse(vanished, earlier=True))
     for e in changes.changed:
-        if e.uid in sel.entries and is_known(e.uid):
-            seq = sel.seq_of(e.uid)
-            if seq is not None:
-                session.conn.send(FetchResponse(seq, session.flag_items(e.uid)))
+        seq = sel.seq_of(e.uid)
+        if seq is not None and is_known(e.uid):
+            session.conn.send(FetchResponse(seq, session.flag_items(e.uid)))
 
 
 # ---------------------------------------------------------------------- CREATE/DELETE/RENAME
@@ -267,11 +265,14 @@ async def _status_response(session: ImapSession, mb: Mailbox, items: tuple[str, 
         "UIDVALIDITY": st.mailbox.uidvalidity, "UNSEEN": st.unseen, "DELETED": st.deleted,
         "SIZE": st.size, "RECENT": st.recent, "HIGHESTMODSEQ": st.mailbox.highestmodseq,
         "APPENDLIMIT": session.ctx.append_limit,
+        # RFC 9208 section 4.1.4: what EXPUNGE would free, in the STORAGE resource's
+        # units of 1024 octets (section 5.1), rounded up like the QUOTA usage.
+        "DELETED-STORAGE": -(-st.deleted_size // 1024),
     }
     sel = session.selected
     if sel is not None and sel.mailbox_id == mb.id:
         # \Recent this session holds plus what nobody has claimed yet
-        values["RECENT"] = len(sel.recent) + st.recent
+        values["RECENT"] = sel.recent_count + st.recent
     if "HIGHESTMODSEQ" in items:
         session.enable_condstore()
     return StatusResponse(mb.name, [(i, values[i]) for i in items if i in values],

@@ -5,8 +5,10 @@ CONDSTORE/QRESYNC RFC 7162, ESEARCH RFC 4731, SEARCHRES RFC 5182).
 
 from __future__ import annotations
 
+import operator
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from postroom.imap import commands as c
@@ -41,14 +43,16 @@ def _uids(session: ImapSession, seqset: SequenceSet, uid: bool) -> list[int]:
     sel = session.selected
     assert sel is not None
     if seqset.saved:  # SEARCHRES "$" (RFC 5182 section 2.1)
-        present = set(sel.entries)
-        return [u for u in sel.saved_result if u in present]
+        return sel.present(sel.saved_result)
     if uid:
         return sel.resolve_uids(seqset.resolve(sel.max_uid()))
     seqs = sel.resolve_seqs(seqset.resolve(sel.exists))
     if seqs is None:
         raise BadSet
-    return [sel.uid_of(s) for s in seqs]
+    return list(map(sel.uids.__getitem__, map(_minus_one, seqs)))
+
+
+_minus_one = (-1).__add__  # sequence number -> position
 
 
 def unknown_system_flag(flags: Iterable[str]) -> str | None:
@@ -128,12 +132,15 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
         if gone:
             session.conn.send(VanishedResponse(gone, earlier=True))
     if cmd.changed_since is not None:
-        uids = [u for u in uids if sel.entries[u].modseq > cmd.changed_since]
+        since, pos = cmd.changed_since, sel.positions(uids)
+        uids = [u for u, m in zip(sel.uids_at(pos), sel.modseqs_at(pos), strict=True) if m > since]
     # Fetching a body section sets \Seen (RFC 9051 section 6.4.5) unless read-only;
     # under CONDSTORE the new MODSEQ of those messages goes along (RFC 7162 3.1.4).
     seen_now: set[int] = set()
     if not sel.readonly and any(i.sets_seen for i in items):
-        unseen = [u for u in uids if not sel.entries[u].flags.bits & SEEN]
+        pos = sel.positions(uids)
+        unseen = [u for u, f in zip(sel.uids_at(pos), sel.flags_at(pos), strict=True)
+                  if not f.bits & SEEN]
         if unseen:
             changed, _ = await session.store.store_flags(sel.mailbox_id, unseen, "add",
                                                          Flags(SEEN))
@@ -148,13 +155,12 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
         return Tagged(cmd.tag, "OK", f"{cmd.name} completed")
     failed_cte = None
     for uid in uids:
-        entry = sel.entries.get(uid)
-        seq = sel.seq_of(uid)
-        if entry is None or seq is None:
+        i = sel.index_of(uid)
+        if i is None:
             continue
         try:
-            values = await fetch_items(entry, items, session.source,
-                                       recent=uid in sel.recent, rev1=not session.rev2,
+            values = await fetch_items(sel.entry_at(i), items, session.source,
+                                       recent=sel.is_recent(uid), rev1=not session.rev2,
                                        utf8=session.utf8,
                                        include_modseq=session.condstore and (
                                            modseq or uid in seen_now),
@@ -162,7 +168,7 @@ async def cmd_fetch(session: ImapSession, cmd: c.Fetch) -> Tagged:
         except UnknownCte as e:
             failed_cte = e
             continue
-        session.conn.send(FetchResponse(seq, values, utf8=session.utf8))
+        session.conn.send(FetchResponse(i + 1, values, utf8=session.utf8))
         await session.conn.maybe_flush()
     if failed_cte is not None:
         return Tagged(cmd.tag, "NO", "Unknown Content-Transfer-Encoding",
@@ -176,8 +182,9 @@ _FLAG_ITEMS = frozenset({"UID", "FLAGS", "MODSEQ"})
 async def _fetch_flags_fast(session: ImapSession, cmd: c.Fetch, items: list[c.FetchItem],
                             uids: list[int], implied_modseq: bool) -> None:
     """FETCH of only UID/FLAGS/MODSEQ (what a client's resync asks for every message of
-    a mailbox): the lines are formatted directly, flag lists cached per flag set, and
-    written in batches. Same bytes as the general path (tests/imap compare them)."""
+    a mailbox): each batch of lines is one ``str.format`` mapped in C over the selected
+    mailbox's columns, the flag lists made once per flag set (and \\Recent), and written
+    in batches. Same bytes as the general path (tests/imap compare them)."""
     sel = _sel(session)
     names = [i.name for i in items if isinstance(i, c.FetchAttribute)]
     with_uid = cmd.uid or "UID" in names
@@ -185,33 +192,47 @@ async def _fetch_flags_fast(session: ImapSession, cmd: c.Fetch, items: list[c.Fe
     if implied_modseq and "MODSEQ" not in rest:
         rest.append("MODSEQ")
     rev1 = not session.rev2
-    cache: dict[tuple[Flags, bool], str] = {}
-    batch: list[str] = []
-    for uid in uids:
-        entry = sel.entries.get(uid)
-        seq = sel.seq_of(uid)
-        if entry is None or seq is None:
-            continue
-        parts = [f"UID {uid}"] if with_uid else []
+    texts = _FlagTexts(sel.flag_sets)
+    template = "* {} FETCH (" + " ".join(
+        (["UID {}"] if with_uid else [])
+        + ["{}" if name == "FLAGS" else "MODSEQ ({})" for name in rest]) + ")\r\n"
+    positions = sel.positions(uids)
+    for start in range(0, len(positions), _FETCH_BATCH):
+        if start:
+            await session.conn.maybe_flush()
+        batch = positions[start:start + _FETCH_BATCH]
+        columns: list[Iterable[object]] = [map(_plus_one, batch)]
+        if with_uid:
+            columns.append(sel.uids_at(batch))
         for name in rest:
             if name == "FLAGS":
-                recent = rev1 and uid in sel.recent
-                text = cache.get((entry.flags, recent))
-                if text is None:
-                    # system flags, \Recent, keywords: flag_atoms' (Dovecot's) order
-                    flag_names = [n for n in entry.flags.names() if n.startswith("\\")]
-                    flag_names += (["\\Recent"] if recent else []) + list(entry.flags.keywords)
-                    text = cache[(entry.flags, recent)] = f"FLAGS ({' '.join(flag_names)})"
-                parts.append(text)
+                keys = sel.flag_keys_at(batch)
+                if not rev1:  # \Recent is gone from IMAP4rev2
+                    keys = map(operator.and_, keys, repeat(~1))
+                columns.append(map(texts.__getitem__, keys))
             else:
-                parts.append(f"MODSEQ ({entry.modseq})")
-        batch.append(f"* {seq} FETCH ({' '.join(parts)})\r\n")
-        if len(batch) >= 1000:
-            session.conn.send("".join(batch).encode())
-            batch.clear()
-            await session.conn.maybe_flush()
-    if batch:
-        session.conn.send("".join(batch).encode())
+                columns.append(sel.modseqs_at(batch))
+        session.conn.send("".join(map(template.format, *columns)).encode())
+
+
+_FETCH_BATCH = 1000  # lines per write
+_plus_one = (1).__add__
+
+
+class _FlagTexts(dict[int, str]):
+    """``FLAGS (...)`` per ``SelectedMailbox.flag_keys_at`` key, made on first use: system
+    flags, \\Recent, keywords (flag_atoms' order, which is Dovecot's)."""
+
+    def __init__(self, flag_sets: Sequence[Flags]) -> None:
+        super().__init__()
+        self.flag_sets = flag_sets
+
+    def __missing__(self, key: int) -> str:
+        flags = self.flag_sets[key >> 1]
+        names = [n for n in flags.names() if n.startswith("\\")]
+        names += (["\\Recent"] if key & 1 else []) + list(flags.keywords)
+        text = self[key] = f"FLAGS ({' '.join(names)})"
+        return text
 
 
 # ---------------------------------------------------------------------- STORE
@@ -315,7 +336,7 @@ async def cmd_search(session: ImapSession, cmd: c.Search) -> Tagged:
     uses_modseq = _mentions_modseq(cmd.criteria)
     if uses_modseq:
         session.enable_condstore()
-    highest = max((sel.entries[u].modseq for u in matched), default=None) \
+    highest = max(sel.modseqs_at(sel.positions(matched)), default=None) \
         if uses_modseq else None
     numbers = matched if cmd.uid else [sel.seq_of(u) or 0 for u in matched]
     opts = cmd.return_options
