@@ -37,10 +37,17 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import compress, pairwise, repeat
-from operator import itemgetter
 from typing import Any
 
-from postroom.store.models import FLAG_NAMES, SEEN, Changes, Entry, Flags, Mailbox
+from postroom.store.models import (
+    FLAG_NAMES,
+    SEEN,
+    Changes,
+    Entry,
+    EntryColumns,
+    Flags,
+    Mailbox,
+)
 
 SYSTEM_FLAG_NAMES = tuple(name for _, name in FLAG_NAMES)
 
@@ -108,9 +115,9 @@ class SelectedMailbox:
     ``uids`` may be read (bisect, slices, iteration) but not changed from outside; all
     changes go through ``apply_flags``, ``remove_own`` and ``absorb``."""
 
-    def __init__(self, mailbox_id: int, uidvalidity: int, entries: Sequence[Entry],
-                 highestmodseq: int, uidnext: int, readonly: bool,
-                 recent_range: tuple[int, int] = (0, 0)) -> None:
+    def __init__(self, mailbox_id: int, uidvalidity: int,
+                 entries: Sequence[Entry] | EntryColumns, highestmodseq: int, uidnext: int,
+                 readonly: bool, recent_range: tuple[int, int] = (0, 0)) -> None:
         self.mailbox_id = mailbox_id
         self.uidvalidity = uidvalidity
         self.readonly = readonly
@@ -124,15 +131,15 @@ class SelectedMailbox:
         # the distinct flag sets; _flag_ix holds an index into _flag_sets per message
         self._flag_sets: list[Flags] = []
         self._flag_slots: dict[Flags, int] = {}
-        self.uids: array[int] = _column("I", map(itemgetter(0), entries))
-        self._message_ids: array[int] = _column("Q", map(itemgetter(1), entries))
+        cols = entries if isinstance(entries, EntryColumns) else EntryColumns.of(entries)
+        self.uids: array[int] = _column("I", cols.uids)
+        self._message_ids: array[int] = _column("Q", cols.message_ids)
         slots = _NewSlots(self)  # a slot per distinct flag set, in one pass
-        self._flag_ix: array[int] = _column("I", map(slots.__getitem__,
-                                                     map(itemgetter(2), entries)))
-        self._modseqs: array[int] = _column("Q", map(itemgetter(3), entries))
-        self._sizes: array[int] = _column("Q", map(itemgetter(4), entries))
-        self._internaldates: array[float] = _column("d", map(itemgetter(5), entries))
-        self._savedates: array[float] = _column("d", map(itemgetter(6), entries))
+        self._flag_ix: array[int] = _column("I", map(slots.__getitem__, cols.flags))
+        self._modseqs: array[int] = _column("Q", cols.modseqs)
+        self._sizes: array[int] = _column("Q", cols.sizes)
+        self._internaldates: array[float] = _column("d", cols.internaldates)
+        self._savedates: array[float] = _column("d", cols.savedates)
         self._recent = bytearray(len(self.uids))  # 1: \Recent in this session
         lo, hi = recent_range
         if lo < hi:

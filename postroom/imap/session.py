@@ -253,6 +253,9 @@ class ImapSession:
         self.unselect()
         self.selected = selected
         self.subscription = self.store.feed.subscribe(selected.mailbox_id)
+        # A change committed between the snapshot SELECT loaded and this subscription
+        # woke nobody: look once (changes_since the snapshot's HIGHESTMODSEQ).
+        self.subscription.mark_pending()
         self.state = State.SELECTED
 
     def unselect(self) -> None:

@@ -36,6 +36,10 @@ class Subscription:
     def pending(self) -> bool:
         return self.event.is_set()
 
+    def mark_pending(self) -> None:
+        """As if a change had come: the owner looks at the store once."""
+        self.event.set()
+
     def clear(self) -> None:
         self.event.clear()
 

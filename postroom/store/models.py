@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -163,6 +164,26 @@ class DeliveryResult:
     user_id: int
     result: AppendResult | None
     error: StoreError | None = None
+
+
+class EntryColumns(NamedTuple):
+    """A mailbox's entries as columns, in UID order (what SELECT loads): built from
+    the rows by C-level transposition, without an ``Entry`` per message. ``flags``
+    holds one shared ``Flags`` object per distinct flag set."""
+
+    uids: Sequence[int]
+    message_ids: Sequence[int]
+    flags: Sequence[Flags]
+    modseqs: Sequence[int]
+    sizes: Sequence[int]
+    internaldates: Sequence[float]
+    savedates: Sequence[float]
+
+    @classmethod
+    def of(cls, entries: Sequence[Entry]) -> EntryColumns:
+        if not entries:
+            return cls((), (), (), (), (), (), ())
+        return cls(*zip(*entries, strict=True))
 
 
 @dataclass(frozen=True)

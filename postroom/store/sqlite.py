@@ -44,6 +44,7 @@ from postroom.store.models import (
     DeliveryResult,
     Domain,
     Entry,
+    EntryColumns,
     Flags,
     Invalid,
     LocalTarget,
@@ -786,6 +787,35 @@ class SqliteStore:
                 f = flags[(bits, kw)] = Flags(bits, tuple(kw.split(" ")) if kw else ())
             out.append(make((uid, mid, f, modseq, size, when, saved)))
         return out
+
+    async def select_snapshot(self, mailbox_id: int) -> tuple[Mailbox, EntryColumns]:
+        """What SELECT loads: the mailbox record and all its entries as columns, read in
+        one transaction so UIDNEXT and HIGHESTMODSEQ match the entries exactly."""
+
+        def q(conn: sqlite3.Connection, limit: int | None
+              ) -> tuple[Mailbox, EntryColumns] | None:
+            conn.execute("BEGIN")
+            try:
+                r = conn.execute(self._MB_SQL + " WHERE id=?", (mailbox_id,)).fetchone()
+                if r is None:
+                    raise NotFound("mailbox vanished")
+                rows = conn.execute(
+                    "SELECT uid, message_id, flags, keywords, modseq, size, internaldate,"
+                    " savedate FROM entries WHERE mailbox_id=? ORDER BY uid LIMIT ?",
+                    (mailbox_id, -1 if limit is None else limit + 1)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            if limit is not None and len(rows) > limit:
+                return None
+            if not rows:
+                return self._mb(r), EntryColumns.of([])
+            uids, mids, bits, kws, modseqs, sizes, idates, sdates = zip(*rows, strict=True)
+            shared = {k: Flags(k[0], tuple(k[1].split(" ")) if k[1] else ())
+                      for k in set(zip(bits, kws, strict=True))}
+            flags = tuple(map(shared.__getitem__, zip(bits, kws, strict=True)))
+            return self._mb(r), EntryColumns(uids, mids, flags, modseqs, sizes, idates, sdates)
+
+        return await self._read_bounded(q)
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> Changes:
         """New or changed entries and expunged UIDs with a modseq above ``modseq``."""

@@ -11,6 +11,7 @@ from postroom.store.models import (
     DELETED,
     SEEN,
     AlreadyExists,
+    EntryColumns,
     Flags,
     Invalid,
     LocalTarget,
@@ -403,6 +404,9 @@ def test_large_mailbox_reads_are_whole(run_store: Any) -> None:
         assert mb is not None
         entries = await store.list_entries(mb.id)
         assert [e.uid for e in entries] == list(range(1, n + 1))
+        snap_mb, cols = await store.select_snapshot(mb.id)
+        assert snap_mb == mb and EntryColumns.of(entries) == cols
+        assert len({id(f) for f in cols.flags}) == 2  # one Flags object per distinct set
         subset = await store.list_entries(mb.id, range(2, n + 5))
         assert [e.uid for e in subset] == list(range(2, n + 1))
         assert [e.uid for e in await store.list_entries(mb.id, [3, 1, 3])] == [1, 3]

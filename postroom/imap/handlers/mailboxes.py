@@ -66,16 +66,14 @@ async def cmd_select(session: ImapSession, cmd: c.Select) -> Tagged:
         return Tagged(cmd.tag, "BAD", "QRESYNC is not enabled")
     if cmd.condstore or cmd.qresync is not None:
         session.condstore = True  # HIGHESTMODSEQ follows in any case
-    entries = await session.store.list_entries(mb.id)
-    status = await session.store.status(mb.id)
-    mb = status.mailbox  # fresh counters, consistent with what we just listed
+    # the mailbox's counters read with its entries, in one transaction
+    mb, entries = await session.store.select_snapshot(mb.id)
     recent = (0, 0)
     if not session.rev2:
         recent = await session.store.claim_recent(mb.id)
     sel = SelectedMailbox(mb.id, mb.uidvalidity, entries, mb.highestmodseq, mb.uidnext,
                           cmd.read_only, recent)
     sel.mailbox = mb
-    # Entries that changed between list_entries and status are caught by the feed.
     session.select(sel)
     flags = sel.flag_names()
     send = session.conn.send
