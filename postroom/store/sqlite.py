@@ -201,7 +201,8 @@ class SqliteStore:
                 self.blobs.sweep_orphans(known, older_than=self.clock() - ORPHAN_AGE)
         finally:
             conn.close()
-        self._writer = GroupCommitWriter(self._connect)
+        self._writer = GroupCommitWriter(self._connect,
+                                         lock_path=self.data_dir / "postroom.db.writer-lock")
 
     def _after_unclean_stop(self, conn: sqlite3.Connection) -> None:
         """Flag changes and expunges are committed without an fsync (``durable=False``):
