@@ -980,7 +980,9 @@ class SqliteStore:
             conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
             if r[1] is not None:
                 name = r[1]
-                ctx.after_commit(lambda: self.blobs.remove(name))
+                # only once the row's deletion is on disk: if a power cut undid a
+                # non-durable expunge, the row would name a missing file
+                ctx.after_durable_commit(lambda: self.blobs.remove(name))
 
     def _discard_prepared(self, msg: PreparedMessage) -> None:
         if msg.blob is not None:
@@ -1058,7 +1060,7 @@ class SqliteStore:
                 conn.execute("DELETE FROM messages WHERE id=?", (mid,))
                 if msg.blob is not None:
                     name = msg.blob
-                    ctx.after_commit(lambda: self.blobs.remove(name))
+                    ctx.after_durable_commit(lambda: self.blobs.remove(name))
             return out
 
         try:

@@ -47,9 +47,16 @@ class WriteContext:
 
     def __init__(self) -> None:
         self.after: list[Callable[[], None]] = []
+        self.after_durable: list[Callable[[], None]] = []
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self.after.append(fn)
+
+    def after_durable_commit(self, fn: Callable[[], None]) -> None:
+        """``fn`` once the commit is on disk, even in a batch of non-durable ops (the
+        writer then fsyncs the WAL itself): for what cannot be undone, such as removing
+        the file of a deleted message."""
+        self.after_durable.append(fn)
 
 
 Op = Callable[[sqlite3.Connection, WriteContext], Any]
@@ -118,6 +125,16 @@ class GroupCommitWriter:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         conn.close()
 
+    @staticmethod
+    def _sync_wal(conn: sqlite3.Connection) -> None:
+        """fsync the WAL: what ``synchronous=FULL`` would have done at this COMMIT."""
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        fd = os.open(f"{path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def _run_batch(self, conn: sqlite3.Connection,
                    batch: list[tuple[Op, Future[Any], bool]]) -> None:
         outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
@@ -136,7 +153,7 @@ class GroupCommitWriter:
                     continue
                 if not alone:
                     conn.execute("SAVEPOINT op")
-                mark = len(ctx.after)
+                mark, mark_durable = len(ctx.after), len(ctx.after_durable)
                 try:
                     result = op(conn, ctx)
                 except BaseException as e:  # the op's own failure: undo it alone
@@ -146,6 +163,7 @@ class GroupCommitWriter:
                     else:
                         conn.execute("RELEASE op")
                     del ctx.after[mark:]
+                    del ctx.after_durable[mark_durable:]
                     outcomes.append((fut, None, e))
                 else:
                     if not alone:
@@ -164,6 +182,13 @@ class GroupCommitWriter:
             return
         self.batches += 1
         self.ops += len(outcomes)
+        if ctx.after_durable:
+            try:
+                if mode == "NORMAL":
+                    self._sync_wal(conn)
+                ctx.after += ctx.after_durable
+            except OSError as e:  # the files stay: orphans, swept at the next start
+                log.error("store: fsync of the WAL failed: %s", e)
         for fn in ctx.after:
             try:
                 fn()

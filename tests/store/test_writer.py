@@ -131,3 +131,30 @@ def test_only_the_server_removes_orphan_bodies_and_only_old_ones(tmp_path: Path)
     assert young.exists() and old.exists()
     asyncio.run(open_close(True))
     assert young.exists() and not old.exists()
+
+
+def test_after_durable_hooks_run_once_the_commit_is_on_disk(
+        writer: GroupCommitWriter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file removal scheduled by a non-durable op (an expunge dropping a message's last
+    reference) waits for an fsync of the WAL: a power cut must not bring back a row
+    naming a removed file."""
+    synced: list[int] = []
+    real_sync = writer._sync_wal
+    monkeypatch.setattr(writer, "_sync_wal", lambda conn: (real_sync(conn), synced.append(1)))
+    ran: list[int] = []
+
+    def drop(conn: sqlite3.Connection, ctx: WriteContext) -> None:
+        conn.execute("INSERT INTO t VALUES (3)")
+        ctx.after_durable_commit(lambda: ran.append(len(synced)))
+
+    def drop_then_fail(conn: sqlite3.Connection, ctx: WriteContext) -> None:
+        drop(conn, ctx)
+        raise ValueError("undone")
+
+    writer.submit(drop, durable=False).result(10)
+    assert synced == [1] and ran == [1]  # synced first, then the hook
+    writer.submit(drop).result(10)  # a durable batch: synchronous=FULL synced it
+    assert synced == [1] and ran == [1, 1]
+    with pytest.raises(ValueError):
+        writer.submit(drop_then_fail, durable=False).result(10)
+    assert synced == [1] and ran == [1, 1]  # a failed op's hooks are dropped with it
