@@ -225,6 +225,7 @@ class Master:
         self.workers = [_Worker(i) for i in range(config.workers)]
         self.sel = selectors.DefaultSelector()
         self.stopping = False
+        self._wake: tuple[int, int] = (-1, -1)  # the signal wake-up pipe
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -241,7 +242,7 @@ class Master:
                  for k, socks in self.sockets.items() for s in socks]
         log.info("master %d: %d workers; ready: %s", os.getpid(), len(self.workers),
                  ", ".join(bound) or "no listeners")
-        wake_r, wake_w = os.pipe()
+        wake_r, wake_w = self._wake = os.pipe()
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
@@ -300,8 +301,11 @@ class Master:
         if pid == 0:  # the worker
             status = 1
             try:
+                signal.set_wakeup_fd(-1)  # before its pipe closes
                 master_end.close()
                 self.sel.close()
+                for fd in self._wake:
+                    os.close(fd)
                 for other in self.workers:
                     if other.link is not None:
                         other.link.close()
