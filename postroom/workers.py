@@ -3,9 +3,10 @@
 Theory of operation: one Python process runs one event loop and, because of the GIL,
 uses about one core. With ``workers`` > 1, ``postroom serve`` becomes a **master**: it
 prepares the data folder (migrations, recovery after an unclean stop, orphan sweep:
-``SqliteStore(primary=True)``), creates the TLS files, binds every listening socket,
-then forks the workers. Each worker is a whole server (``App.run``) on the inherited
-listening sockets (the kernel hands each new connection to one of them) and on its own
+``SqliteStore(primary=True)``), creates the TLS files, binds (without listening) every
+listener address with SO_REUSEPORT, which holds the ports, then forks the workers.
+Each worker is a whole server (``App.run``) listening on its own SO_REUSEPORT sockets
+on those addresses (the kernel spreads connections evenly over them) and on its own
 store connections; SQLite serialises the writers of the processes (each still
 group-commits its own) and every UID and modseq is allocated inside a transaction, so
 nothing about the store changes.
@@ -51,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from postroom.config import Config
-from postroom.net.listener import ConnectionLimiter, bind_sockets
+from postroom.net.listener import ConnectionLimiter, bind_sockets, listen_like
 
 if TYPE_CHECKING:
     from postroom.app import App
@@ -193,8 +194,12 @@ def _run_worker(config: Config, index: int, link: socket.socket,
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
+    own = {kind: [listen_like(s) for s in held] for kind, held in sockets.items()}
+    for held in sockets.values():
+        for s in held:
+            s.close()  # the master's copy holds the port; this process listens on its own
     try:
-        run_app(config, worker=WorkerLink(index, link, sockets))
+        run_app(config, worker=WorkerLink(index, link, own))
     except Exception:
         log.exception("worker %d failed", index)
         return 1
@@ -237,7 +242,7 @@ class Master:
         asyncio.run(self._prepare_store())
         App(cfg).tls_context()  # the self-signed pair is made once, here
         for kind, addrs in cfg.listen.items():
-            self.sockets[kind] = bind_sockets(list(addrs))
+            self.sockets[kind] = bind_sockets(list(addrs), reuse_port=True, listen=False)
         bound = [f"{k} {s.getsockname()[0]}:{s.getsockname()[1]}"
                  for k, socks in self.sockets.items() for s in socks]
         log.info("master %d: %d workers; ready: %s", os.getpid(), len(self.workers),
