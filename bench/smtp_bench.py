@@ -428,8 +428,10 @@ def report(results: dict[str, dict[tuple[int, int], list[Run]]],
         if q is None:
             continue
         print(f"\nPostroom / {peer} (median of rounds): msgs/s ratio, CPU-per-message ratio")
-        for n, size, _ in configs:
+        for n, size, count in configs:
             a, b = median_run(p[n, size]), median_run(q[n, size])
+            if not count or not b.rate:
+                continue  # a size left out (--large 0)
             print(f"  {n:>3} sessions x {size_name(size):>5}: msgs/s {a.rate / b.rate:5.2f}x   "
                   f"CPU/msg {a.cpu_ms / max(b.cpu_ms, 1e-9):5.2f}x")
     q = results.get("Postfix")
@@ -439,8 +441,8 @@ def report(results: dict[str, dict[tuple[int, int], list[Run]]],
     ratio = a.rate / b.rate
     print(f"\nGoal 1: 10 sessions x {size_name(small)}: {ratio:.2f}x Postfix's msgs/s "
           f"(goal >= 2.00x): {'met' if ratio >= 2 else 'NOT met'}")
-    for n, size, _ in configs:
-        if size != large:
+    for n, size, count in configs:
+        if size != large or not count:
             continue
         a, b = median_run(p[n, size]), median_run(q[n, size])
         ok = a.cpu_ms <= b.cpu_ms
