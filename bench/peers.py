@@ -4,6 +4,8 @@ touched; everything lives under one temporary folder and stops by PID."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
 import shutil
 import signal
@@ -472,3 +474,68 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         ticks += sum(int(x) for x in f[11:15])  # fields 14-17: utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class SmtpLoadClient:
+    """A minimal pipelining SMTP client for load: EHLO (and AUTH PLAIN) once, then many
+    transactions, MAIL + RCPT + DATA in one write. Shared by the SMTP benchmarks."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.r, self.w = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int, host: str = "127.0.0.1",
+                      auth: tuple[str, str] | None = None) -> SmtpLoadClient:
+        r, w = await asyncio.open_connection(host, port, limit=1 << 20)
+        c = cls(r, w)
+        if (code := await c.reply()) != 220:
+            raise RuntimeError(f"greeting {code}")
+        w.write(b"EHLO bench.example.org\r\n")
+        if (code := await c.reply()) != 250:
+            raise RuntimeError(f"EHLO {code}")
+        if auth is not None:
+            token = base64.b64encode(f"\0{auth[0]}\0{auth[1]}".encode()).decode()
+            w.write(f"AUTH PLAIN {token}\r\n".encode())
+            if (code := await c.reply()) != 235:
+                raise RuntimeError(f"AUTH {code}")
+        return c
+
+    async def reply(self) -> int:
+        """The code of the next (possibly multi-line) reply; 0 when the server closed."""
+        while True:
+            line = await self.r.readline()
+            if len(line) < 4:
+                return 0
+            if line[3:4] != b"-":
+                return int(line[:3])
+
+    async def begin(self, mail_from: str, rcpt: str, size: int) -> bool:
+        """MAIL + RCPT + DATA in one write; True at 354 (else the transaction is reset)."""
+        w = self.w
+        w.write(f"MAIL FROM:<{mail_from}> SIZE={size}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
+                .encode())
+        mail, _rcpt, data = await self.reply(), await self.reply(), await self.reply()
+        if data != 354:
+            if mail == 250:
+                w.write(b"RSET\r\n")
+                await self.reply()
+            return False
+        return True
+
+    async def send(self, mail_from: str, rcpt: str, *parts: bytes) -> bool:
+        """One transaction of ``parts`` (dot-stuffed already); True at the final 250."""
+        if not await self.begin(mail_from, rcpt, sum(map(len, parts))):
+            return False
+        for part in parts:
+            self.w.write(part)
+        self.w.write(b".\r\n")
+        await self.w.drain()
+        return await self.reply() == 250
+
+    async def quit(self) -> None:
+        self.w.write(b"QUIT\r\n")
+        try:
+            await self.reply()
+        except ConnectionError:
+            pass
+        self.w.close()

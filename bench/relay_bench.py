@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import os
 import signal
@@ -55,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Postfix, SmtpSink, cpu_seconds, free_port, process_tree
+from peers import Postfix, SmtpLoadClient, SmtpSink, cpu_seconds, free_port, process_tree
 from smtp_bench import run_loop, stop_process, wait_listening
 
 USER = "u@example.com"
@@ -143,72 +142,20 @@ class Sinks:
 # ---- load generator ---------------------------------------------------------------
 
 
-class SmtpClient:
-    """A minimal pipelining SMTP client: EHLO (and AUTH PLAIN) once, many transactions."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.r, self.w = reader, writer
-
-    @classmethod
-    async def connect(cls, port: int, auth: bool) -> SmtpClient:
-        r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        c = cls(r, w)
-        if (code := await c.reply()) != 220:
-            raise RuntimeError(f"greeting {code}")
-        w.write(b"EHLO bench.test\r\n")
-        if (code := await c.reply()) != 250:
-            raise RuntimeError(f"EHLO {code}")
-        if auth:
-            token = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
-            w.write(f"AUTH PLAIN {token}\r\n".encode())
-            if (code := await c.reply()) != 235:
-                raise RuntimeError(f"AUTH {code}")
-        return c
-
-    async def reply(self) -> int:
-        while True:
-            line = await self.r.readline()
-            if len(line) < 4:
-                return 0
-            if line[3:4] != b"-":
-                return int(line[:3])
-
-    async def send(self, rcpt: str, data: bytes) -> bool:
-        w = self.w
-        w.write(f"MAIL FROM:<{USER}> SIZE={len(data)}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
-        mail, _rcpt, data_reply = await self.reply(), await self.reply(), await self.reply()
-        if data_reply != 354:
-            if mail == 250:
-                w.write(b"RSET\r\n")
-                await self.reply()
-            return False
-        w.write(data)
-        w.write(b".\r\n")
-        await w.drain()
-        return await self.reply() == 250
-
-    async def quit(self) -> None:
-        self.w.write(b"QUIT\r\n")
-        try:
-            await self.reply()
-        except ConnectionError:
-            pass
-        self.w.close()
-
-
 async def submit(port: int, auth: bool, sessions: int, count: int, domains: int,
                  body: bytes, on_start: object = None) -> tuple[int, float]:
     """Submit ``count`` messages over ``sessions`` sessions; (accepted, t_start). The
     clock point is taken once every session is ready; the caller's ``on_start`` (a
     callable) runs at that moment."""
-    clients = await asyncio.gather(*(SmtpClient.connect(port, auth) for _ in range(sessions)))
+    clients = await asyncio.gather(*(SmtpLoadClient.connect(
+        port, auth=(USER, PASSWORD) if auth else None) for _ in range(sessions)))
     accepted = 0
 
-    async def one(k: int, c: SmtpClient) -> None:
+    async def one(k: int, c: SmtpLoadClient) -> None:
         nonlocal accepted
         for n in range(k, count, sessions):
             rcpt = recipient(n, domains)
-            ok = await c.send(rcpt, message(n, rcpt, body))
+            ok = await c.send(USER, rcpt, message(n, rcpt, body))
             accepted += ok
 
     if callable(on_start):

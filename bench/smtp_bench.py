@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Postfix, cpu_seconds, free_port, process_tree
+from peers import Postfix, SmtpLoadClient, cpu_seconds, free_port, process_tree
 
 USER = "user@example.com"
 SENDER = "sender@example.org"
@@ -58,58 +58,6 @@ def message_head(session: int, n: int) -> bytes:
 
 
 # ---- load generator ---------------------------------------------------------------
-
-
-class SmtpClient:
-    """A minimal pipelining SMTP client: EHLO once, then many transactions."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.r, self.w = reader, writer
-
-    @classmethod
-    async def connect(cls, port: int, host: str = "127.0.0.1") -> SmtpClient:
-        r, w = await asyncio.open_connection(host, port, limit=1 << 20)
-        c = cls(r, w)
-        if (code := await c.reply()) != 220:
-            raise RuntimeError(f"greeting {code}")
-        w.write(b"EHLO bench.example.org\r\n")
-        if (code := await c.reply()) != 250:
-            raise RuntimeError(f"EHLO {code}")
-        return c
-
-    async def reply(self) -> int:
-        """The code of the next (possibly multi-line) reply; 0 when the server closed."""
-        while True:
-            line = await self.r.readline()
-            if len(line) < 4:
-                return 0
-            if line[3:4] != b"-":
-                return int(line[:3])
-
-    async def send(self, head: bytes, body: bytes) -> bool:
-        """One transaction; True when the message got its final 250."""
-        w = self.w
-        w.write(f"MAIL FROM:<{SENDER}> SIZE={len(head) + len(body)}\r\n"
-                f"RCPT TO:<{USER}>\r\nDATA\r\n".encode())
-        mail, _rcpt, data = await self.reply(), await self.reply(), await self.reply()
-        if data != 354:
-            if mail == 250:
-                w.write(b"RSET\r\n")
-                await self.reply()
-            return False
-        w.write(head)
-        w.write(body)
-        w.write(b".\r\n")
-        await w.drain()
-        return await self.reply() == 250
-
-    async def quit(self) -> None:
-        self.w.write(b"QUIT\r\n")
-        try:
-            await self.reply()
-        except ConnectionError:
-            pass
-        self.w.close()
 
 
 @dataclass
@@ -138,13 +86,13 @@ class Run:
 async def load(server: Server, sessions: int, count: int, size: int) -> Run:
     body = message_body(size)
     share = [count // sessions + (i < count % sessions) for i in range(sessions)]
-    clients = await asyncio.gather(*(SmtpClient.connect(server.port) for _ in share))
+    clients = await asyncio.gather(*(SmtpLoadClient.connect(server.port) for _ in share))
     accepted = 0
 
-    async def one(k: int, c: SmtpClient, n: int) -> None:
+    async def one(k: int, c: SmtpLoadClient, n: int) -> None:
         nonlocal accepted
         for i in range(n):
-            ok = await c.send(message_head(k, i), body)  # not "+= await": a race
+            ok = await c.send(SENDER, USER, message_head(k, i), body)  # not "+= await": a race
             accepted += ok
 
     before_done = server.done_count()

@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import free_port
+from peers import SmtpLoadClient, free_port
 from smtp_bench import (
     SENDER,
     USER,
-    SmtpClient,
     message_body,
     message_head,
     run_loop,
@@ -71,13 +70,10 @@ class RssSampler(threading.Thread):
         self.join()
 
 
-async def send_big(c: SmtpClient, k: int, body: bytes) -> bool:
+async def send_big(c: SmtpLoadClient, k: int, body: bytes) -> bool:
     head = message_head(k, 0)
-    c.w.write(f"MAIL FROM:<{SENDER}> SIZE={len(head) + len(body)}\r\n"
-              f"RCPT TO:<{USER}>\r\nDATA\r\n".encode())
-    codes = [await c.reply() for _ in range(3)]
-    if codes[2] != 354:
-        print(f"session {k}: refused {codes}")
+    if not await c.begin(SENDER, USER, len(head) + len(body)):
+        print(f"session {k}: refused")
         return False
     c.w.write(head)
     view = memoryview(body)
@@ -103,7 +99,7 @@ async def main() -> None:
         proc = start_postroom(Path(tmp), port, message_size=52_428_800)
         try:
             idle = status_kb(proc.pid)
-            clients = await asyncio.gather(*(SmtpClient.connect(port)
+            clients = await asyncio.gather(*(SmtpLoadClient.connect(port)
                                              for _ in range(a.sessions)))
             connected = status_kb(proc.pid)
             sampler = RssSampler(proc.pid, a.interval)
