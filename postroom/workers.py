@@ -25,7 +25,9 @@ line on a socketpair to the master, which repeats it to every other worker:
 * ``R`` (from the master, on behalf of a worker that ended): forget its connections.
 * ``N`` (from the master, on behalf of a worker that (re)started): every worker answers
   ``Z`` (forget what I told you) and ``K <ip> <n>`` lines (my open connections), so the
-  newcomer counts the connections that were open before it came.
+  newcomer counts the connections that were open before it came, and
+  ``T <newcomer> <network> <blocked until> <failure times>`` lines (the failed logins it
+  knows of), which only the newcomer takes in.
 
 The POP3 maildrop lock is a ``flock`` (postroom/services.py ``MaildropLock``), so it
 holds across processes without news. The master restarts a worker that dies (after
@@ -119,6 +121,12 @@ class WorkerLink:
                 self.send("Z")
                 for ip, n in list(limiter.per_ip.items()):
                     self.send(f"K {ip} {n}")
+                for key, until, times in system.throttle.snapshot():
+                    stamps = ",".join(repr(t) for t in times) or "-"
+                    self.send(f"T {sender} {key} {until!r} {stamps}")
+            elif kind == "T" and len(args) == 4 and int(args[0]) == self.index:
+                times = [float(t) for t in args[3].split(",") if t != "-"]
+                system.throttle.restore(args[1], float(args[2]), times)
 
         async def read() -> None:
             try:

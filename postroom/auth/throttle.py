@@ -144,6 +144,34 @@ class AuthThrottle:
         if record is not None and not self._clock() < record.blocked_until:
             del self._records[key]
 
+    # --- sharing between worker processes ----------------------------------------------
+
+    def snapshot(self) -> list[tuple[str, float, list[float]]]:
+        """(network key, blocked until, failure times) of every network remembered now;
+        times are ``clock`` readings (CLOCK_MONOTONIC is the same in every process)."""
+        now = self._clock()
+        out = []
+        for key, record in self._records.items():
+            if not self._stale(record, now):
+                out.append((key, record.blocked_until, list(record.failures)))
+        return out
+
+    def restore(self, key: str, blocked_until: float, failures: list[float]) -> None:
+        """Take in one network of another process's ``snapshot`` (a worker that just
+        started learns what the others counted). Every worker heard of every failure, so
+        the snapshots of several agree up to timing: keep the longest list of failures
+        and the latest block, never a sum (which would count a failure twice)."""
+        s = self.settings
+        record = self._records.get(key)
+        if record is None:
+            record = self._records[key] = _Record(deque(maxlen=s.block_after))
+        if len(failures) > len(record.failures):
+            record.failures.clear()
+            record.failures.extend(sorted(failures)[-s.block_after:])
+        record.blocked_until = max(record.blocked_until, blocked_until)
+        self._expire(record, self._clock())
+        self._evict(self._clock())
+
     # --- internals ------------------------------------------------------------------
 
     def _current(self, ip: str) -> _Record | None:

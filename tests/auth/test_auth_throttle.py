@@ -160,3 +160,23 @@ def test_default_clock_is_monotonic() -> None:
 def test_settings_are_validated(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         ThrottleSettings(**bad)
+
+
+def test_snapshot_restores_in_another_throttle(clock: FakeClock) -> None:
+    """A worker process that starts takes in what the others counted (postroom/workers.py):
+    the same delays and blocks; restoring twice counts nothing twice."""
+    first = AuthThrottle(clock=clock)
+    for _ in range(3):
+        first.record_failure("192.0.2.7")
+        clock.advance(1)
+    for _ in range(20):
+        first.record_failure("2001:db8::1")
+    second = AuthThrottle(clock=clock)
+    for _ in range(2):
+        for key, until, times in first.snapshot():
+            second.restore(key, until, times)
+    assert second.failure_delay("192.0.2.7") == first.failure_delay("192.0.2.7") == 2.0
+    assert second.is_blocked("2001:db8::99") and not second.is_blocked("192.0.2.7")
+    assert first.snapshot() == second.snapshot()
+    clock.advance(16 * 60)
+    assert second.snapshot() == [] and second.failure_delay("192.0.2.7") == 0.0

@@ -325,3 +325,37 @@ def test_limiter_sums_the_workers_and_forgets_a_dead_one() -> None:
     lim.release("10.0.0.1")
     assert told == [("10.0.0.1", 1), ("10.0.0.3", 1), ("10.0.0.1", 1), ("10.0.0.1", 1),
                     ("10.0.0.1", -1)]
+
+
+def test_a_replaced_worker_learns_the_failed_logins(srv: ServerProcess) -> None:
+    """Failures counted before a worker died still slow down logins in the worker that
+    replaces it (the others send it their counts)."""
+    source = "127.0.40.9"
+
+    def connect() -> Imap:
+        i = Imap(srv.ports["imap"], source)
+        assert i.line().startswith(b"* OK")
+        return i
+
+    first = connect()
+    for _ in range(2):  # 0.5 s, then 1 s
+        assert first.login(ALICE, "wrong")[-1].split()[1] == b"NO"
+    first.close()
+    before = set(srv.worker_pids())
+    os.kill(min(before), 9)
+    deadline = time.monotonic() + 10
+    while len(set(srv.worker_pids()) - before) != 1 or len(srv.worker_pids()) != 2:
+        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        time.sleep(0.1)
+    (replaced,) = set(srv.worker_pids()) - before
+    time.sleep(0.5)  # its listeners are up
+    sessions = one_per_worker(srv, connect, lambda c: c.sock)  # type: ignore[attr-defined]
+    try:
+        t0 = time.monotonic()
+        answer = sessions[replaced].login(ALICE, "wrong")  # type: ignore[attr-defined]
+        waited = time.monotonic() - t0
+        assert answer[-1].split()[1] == b"NO"
+        assert waited > 1.5, f"the new worker forgot the failures ({waited:.2f} s)"
+    finally:
+        for s in sessions.values():
+            s.close()  # type: ignore[attr-defined]
