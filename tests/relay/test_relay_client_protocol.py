@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -28,6 +28,26 @@ from postroom.smtp.client_protocol import (
 from postroom.smtp.codes import Reply
 
 BODY = b"Subject: hi\r\n\r\nHello\r\n.dot line\r\n"
+# BODY as the client sends it after 354: dot-stuffed, then the lone dot.
+BODY_SENT = "C: Subject: hi\nC:\nC: Hello\nC: ..dot line\nC: ."
+
+
+def ehlo(*extensions: str) -> str:
+    """Transcript lines: the greeting, our EHLO and a reply naming ``extensions``."""
+    names = ["mx.test", *extensions]
+    reply = [f"S: 250-{name}" for name in names[:-1]] + [f"S: 250 {names[-1]}"]
+    return "\n".join(["S: 220 mx.test ESMTP", "C: EHLO client.test", *reply])
+
+
+def pipelined(*rcpts: str, data: bool = True) -> str:
+    """Client lines sent in one go: MAIL from a@here.test, the RCPTs, then DATA (or not)."""
+    rcpt_lines = [f"C: RCPT TO:<{rcpt}>" for rcpt in rcpts]
+    return "\n".join(["C: MAIL FROM:<a@here.test>", *rcpt_lines, *(["C: DATA"] if data else [])])
+
+
+def one_by_one(rcpt: str, sender: str = "a@here.test") -> str:
+    """Without pipelining: MAIL and one RCPT, each answered 250 before the next."""
+    return "\n".join([f"C: MAIL FROM:<{sender}>", "S: 250 OK", f"C: RCPT TO:<{rcpt}>", "S: 250 OK"])
 
 
 def env(*rcpts: str, sender: str = "a@here.test", size: int = len(BODY), **kw: Any) -> Envelope:
@@ -57,7 +77,7 @@ def codes(events: Sequence[object]) -> list[list[int]]:
 
 
 def test_pipelined_transaction_with_dsn_and_size() -> None:
-    script = """
+    script = f"""
     S: 220 mx.test ESMTP
     C: EHLO client.test
     S: 250-mx.test hello
@@ -73,11 +93,7 @@ def test_pipelined_transaction_with_dsn_and_size() -> None:
     S: 250 2.1.5 OK
     S: 550 5.1.1 No such user
     S: 354 Go ahead
-    C: Subject: hi
-    C:
-    C: Hello
-    C: ..dot line
-    C: .
+    {BODY_SENT}
     S: 250 2.0.0 Queued as 42
     C: QUIT
     S: 221 2.0.0 Bye
@@ -101,97 +117,151 @@ def test_pipelined_transaction_with_dsn_and_size() -> None:
     assert isinstance(events[1], Closed)
 
 
-def test_without_pipelining_commands_wait_for_replies() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250 mx.test
-    C: MAIL FROM:<>
-    S: 250 OK
-    C: RCPT TO:<b@there.test>
-    S: 250 OK
-    C: RCPT TO:<c@there.test>
-    S: 451 4.7.1 Greylisted
-    C: DATA
-    S: 354 Go ahead
-    C: Subject: hi
-    C:
-    C: Hello
-    C: ..dot line
-    C: .
-    S: 250 OK
-    """
-    events = every_split(
-        factory(), script, lambda: [send(env("b@there.test", "c@there.test", sender="")), body()]
-    )
-    assert codes(events) == [[250, 451]]
+# Transcripts whose whole check is the replies each transaction ended with:
+# (script, the actions answering the engine, codes(events)).
+TRANSACTIONS = [
+    pytest.param(
+        f"""
+        {ehlo()}
+        {one_by_one("b@there.test", sender="")}
+        C: RCPT TO:<c@there.test>
+        S: 451 4.7.1 Greylisted
+        C: DATA
+        S: 354 Go ahead
+        {BODY_SENT}
+        S: 250 OK
+        """,
+        lambda: [send(env("b@there.test", "c@there.test", sender="")), body()],
+        [[250, 451]],
+        id="without_pipelining_commands_wait_for_replies",
+    ),
+    pytest.param(
+        f"""
+        S: 220 old.test SMTP
+        C: EHLO client.test
+        S: 502 Command not implemented
+        C: HELO client.test
+        S: 250 old.test
+        {one_by_one("b@there.test")}
+        C: DATA
+        S: 354 Go ahead
+        C: x
+        C: .
+        S: 250 OK
+        """,
+        lambda: [send(env("b@there.test", size=1)), body(b"x", last=True)],
+        [[250]],
+        id="helo_fallback_when_ehlo_is_refused",
+    ),
+    pytest.param(
+        f"""
+        {ehlo("PIPELINING")}
+        {pipelined("b@there.test")}
+        S: 250 OK
+        S: 550 5.1.1 Unknown
+        S: 554 5.5.1 No valid recipients
+        C: RSET
+        {pipelined("c@there.test")}
+        S: 250 OK
+        S: 250 OK
+        S: 250 OK
+        S: 354 Go
+        {BODY_SENT}
+        S: 250 OK
+        """,
+        lambda: [send(env("b@there.test")), send(env("c@there.test")), body()],
+        [[550], [250]],
+        id="all_recipients_refused_then_rset_before_next_message",
+    ),
+    pytest.param(
+        f"""
+        {ehlo()}
+        C: MAIL FROM:<a@here.test>
+        S: 553 5.7.1 Sender refused
+        """,
+        lambda: [send(env("b@x.test", "c@x.test"))],
+        [[553, 553]],
+        id="mail_refused_without_pipelining_gives_every_recipient_its_reply",
+    ),
+    pytest.param(
+        f"""
+        {ehlo("PIPELINING", "CHUNKING")}
+        {pipelined("b@x.test", data=False)}
+        S: 250 OK
+        S: 250 OK
+        C: BDAT 6
+        C: .abc
+        C: BDAT 5 LAST
+        C: xyz
+        S: 250 2.0.0 6 octets
+        S: 250 2.0.0 Queued
+        """,
+        lambda: [send(env("b@x.test", size=11)), body(b".abc\r\n", last=False), body(b"xyz\r\n")],
+        [[250]],
+        id="chunking_sends_bdat_after_the_recipients_answered",
+    ),
+    pytest.param(
+        f"""
+        {ehlo("CHUNKING")}
+        {one_by_one("b@x.test")}
+        C: BDAT 2
+        C:
+        S: 250 2.0.0 2 octets
+        C: BDAT 0 LAST
+        S: 552 5.3.4 Too big after all
+        """,
+        lambda: [send(env("b@x.test", size=2)), body(b"\r\n", last=False), body(b"")],
+        [[552]],
+        id="chunking_without_pipelining_waits_for_each_chunk",
+    ),
+    pytest.param(
+        f"""
+        {ehlo("CHUNKING")}
+        {one_by_one("b@x.test")}
+        C: BDAT 2
+        C:
+        S: 451 4.3.0 Disk full
+        C: RSET
+        S: 250 OK
+        C: MAIL FROM:<a@here.test>
+        S: 250 OK
+        C: RCPT TO:<c@x.test>
+        S: 550 5.1.1 Unknown
+        """,
+        lambda: [send(env("b@x.test", size=4)), body(b"\r\n", last=False), send(env("c@x.test"))],
+        [[451], [550]],
+        id="chunking_failed_chunk_ends_the_transaction",
+    ),
+    pytest.param(
+        f"""
+        {ehlo()}
+        {one_by_one("b@x.test")}
+        C: DATA
+        S: 354 go
+        C: a
+        C: ..
+        C: b
+        C: .
+        S: 250 OK
+        """,
+        lambda: [send(env("b@x.test", size=7)), body(b"a\n.\nb", last=True)],
+        [[250]],
+        id="bare_newlines_in_content_are_sent_as_crlf",
+    ),
+]
 
 
-def test_helo_fallback_when_ehlo_is_refused() -> None:
-    script = """
-    S: 220 old.test SMTP
-    C: EHLO client.test
-    S: 502 Command not implemented
-    C: HELO client.test
-    S: 250 old.test
-    C: MAIL FROM:<a@here.test>
-    S: 250 OK
-    C: RCPT TO:<b@there.test>
-    S: 250 OK
-    C: DATA
-    S: 354 Go ahead
-    C: x
-    C: .
-    S: 250 OK
-    """
-    events = every_split(
-        factory(), script, lambda: [send(env("b@there.test", size=1)), body(b"x", last=True)]
-    )
-    assert codes(events) == [[250]]
-
-
-def test_all_recipients_refused_then_rset_before_next_message() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 PIPELINING
-    C: MAIL FROM:<a@here.test>
-    C: RCPT TO:<b@there.test>
-    C: DATA
-    S: 250 OK
-    S: 550 5.1.1 Unknown
-    S: 554 5.5.1 No valid recipients
-    C: RSET
-    C: MAIL FROM:<a@here.test>
-    C: RCPT TO:<c@there.test>
-    C: DATA
-    S: 250 OK
-    S: 250 OK
-    S: 250 OK
-    S: 354 Go
-    C: Subject: hi
-    C:
-    C: Hello
-    C: ..dot line
-    C: .
-    S: 250 OK
-    """
-    events = every_split(
-        factory(), script, lambda: [send(env("b@there.test")), send(env("c@there.test")), body()]
-    )
-    assert codes(events) == [[550], [250]]
+@pytest.mark.parametrize(("script", "actions", "expected"), TRANSACTIONS)
+def test_transaction_replies(
+    script: str, actions: Callable[[], list[Action]], expected: list[list[int]]
+) -> None:
+    assert codes(every_split(factory(), script, actions)) == expected
 
 
 def test_354_with_no_accepted_recipient_sends_a_lone_dot() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 PIPELINING
-    C: MAIL FROM:<a@here.test>
-    C: RCPT TO:<b@there.test>
-    C: DATA
+    script = f"""
+    {ehlo("PIPELINING")}
+    {pipelined("b@there.test")}
     S: 250 OK
     S: 550 5.1.1 Unknown
     S: 354 Go ahead anyway
@@ -203,24 +273,9 @@ def test_354_with_no_accepted_recipient_sends_a_lone_dot() -> None:
     assert not events[0].result.data_sent  # type: ignore[union-attr]
 
 
-def test_mail_refused_without_pipelining_gives_every_recipient_its_reply() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250 mx.test
-    C: MAIL FROM:<a@here.test>
-    S: 553 5.7.1 Sender refused
-    """
-    events = every_split(factory(), script, lambda: [send(env("b@x.test", "c@x.test"))])
-    assert codes(events) == [[553, 553]]
-
-
 def test_prechecks_refuse_without_sending_anything() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 SIZE 10
+    script = f"""
+    {ehlo("SIZE 10")}
     """
     big = env("b@x.test", size=11)
     utf8_addr = env("δ@x.test", size=5, smtputf8=True)
@@ -236,12 +291,8 @@ def test_prechecks_refuse_without_sending_anything() -> None:
 
 
 def test_smtputf8_and_8bitmime_are_declared() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250-8BITMIME
-    S: 250 SMTPUTF8
+    script = f"""
+    {ehlo("8BITMIME", "SMTPUTF8")}
     C: MAIL FROM:<δ@here.test> BODY=8BITMIME SMTPUTF8
     S: 250 OK
     C: RCPT TO:<b@x.test>
@@ -258,90 +309,9 @@ def test_smtputf8_and_8bitmime_are_declared() -> None:
     assert codes(events) == [[250]]
 
 
-def test_chunking_sends_bdat_after_the_recipients_answered() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250-PIPELINING
-    S: 250 CHUNKING
-    C: MAIL FROM:<a@here.test>
-    C: RCPT TO:<b@x.test>
-    S: 250 OK
-    S: 250 OK
-    C: BDAT 6
-    C: .abc
-    C: BDAT 5 LAST
-    C: xyz
-    S: 250 2.0.0 6 octets
-    S: 250 2.0.0 Queued
-    """
-    events = every_split(
-        factory(),
-        script,
-        lambda: [send(env("b@x.test", size=11)), body(b".abc\r\n", last=False), body(b"xyz\r\n")],
-    )
-    assert codes(events) == [[250]]
-
-
-def test_chunking_without_pipelining_waits_for_each_chunk() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 CHUNKING
-    C: MAIL FROM:<a@here.test>
-    S: 250 OK
-    C: RCPT TO:<b@x.test>
-    S: 250 OK
-    C: BDAT 2
-    C:
-    S: 250 2.0.0 2 octets
-    C: BDAT 0 LAST
-    S: 552 5.3.4 Too big after all
-    """
-    events = every_split(
-        factory(),
-        script,
-        lambda: [send(env("b@x.test", size=2)), body(b"\r\n", last=False), body(b"")],
-    )
-    assert codes(events) == [[552]]
-
-
-def test_chunking_failed_chunk_ends_the_transaction() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 CHUNKING
-    C: MAIL FROM:<a@here.test>
-    S: 250 OK
-    C: RCPT TO:<b@x.test>
-    S: 250 OK
-    C: BDAT 2
-    C:
-    S: 451 4.3.0 Disk full
-    C: RSET
-    S: 250 OK
-    C: MAIL FROM:<a@here.test>
-    S: 250 OK
-    C: RCPT TO:<c@x.test>
-    S: 550 5.1.1 Unknown
-    """
-    events = every_split(
-        factory(),
-        script,
-        lambda: [send(env("b@x.test", size=4)), body(b"\r\n", last=False), send(env("c@x.test"))],
-    )
-    assert codes(events) == [[451], [550]]
-
-
 def test_starttls_then_ehlo_again_and_auth_plain() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 STARTTLS
+    script = f"""
+    {ehlo("STARTTLS")}
     C: STARTTLS
     S: 220 Go ahead
     C: EHLO client.test
@@ -358,11 +328,8 @@ def test_starttls_then_ehlo_again_and_auth_plain() -> None:
 
 
 def test_auth_login_in_plain_text_when_allowed() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 AUTH LOGIN
+    script = f"""
+    {ehlo("AUTH LOGIN")}
     C: AUTH LOGIN
     S: 334 VXNlcm5hbWU6
     C: dXNlcg==
@@ -380,11 +347,8 @@ def test_auth_login_in_plain_text_when_allowed() -> None:
 
 
 def test_credentials_are_never_sent_in_plain_text_by_default() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 AUTH PLAIN
+    script = f"""
+    {ehlo("AUTH PLAIN")}
     C: QUIT
     """
     events = every_split(factory(credentials=Credentials("u", "p")), script, lambda: [])
@@ -392,10 +356,8 @@ def test_credentials_are_never_sent_in_plain_text_by_default() -> None:
 
 
 def test_required_tls_not_offered_fails_temporarily() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250 mx.test
+    script = f"""
+    {ehlo()}
     C: QUIT
     """
     events = every_split(factory(tls_mode=TlsMode.REQUIRED), script, lambda: [])
@@ -404,11 +366,8 @@ def test_required_tls_not_offered_fails_temporarily() -> None:
 
 
 def test_starttls_refused_continues_in_plain_text_when_opportunistic() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 STARTTLS
+    script = f"""
+    {ehlo("STARTTLS")}
     C: STARTTLS
     S: 454 4.7.0 TLS not available
     C: QUIT
@@ -440,15 +399,9 @@ def test_greeting_554_ends_the_session() -> None:
 
 
 def test_421_mid_transaction_keeps_refusals_and_defers_the_rest() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 PIPELINING
-    C: MAIL FROM:<a@here.test>
-    C: RCPT TO:<b@x.test>
-    C: RCPT TO:<c@x.test>
-    C: DATA
+    script = f"""
+    {ehlo("PIPELINING")}
+    {pipelined("b@x.test", "c@x.test")}
     S: 250 OK
     S: 550 5.1.1 Unknown
     S: 421 4.3.2 Shutting down
@@ -459,22 +412,13 @@ def test_421_mid_transaction_keeps_refusals_and_defers_the_rest() -> None:
 
 
 def test_connection_lost_mid_data_defers_the_accepted() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 PIPELINING
-    C: MAIL FROM:<a@here.test>
-    C: RCPT TO:<b@x.test>
-    C: DATA
+    script = f"""
+    {ehlo("PIPELINING")}
+    {pipelined("b@x.test")}
     S: 250 OK
     S: 250 OK
     S: 354 go
-    C: Subject: hi
-    C:
-    C: Hello
-    C: ..dot line
-    C: .
+    {BODY_SENT}
     S: <close>
     """
     events = every_split(factory(), script, lambda: [send(env("b@x.test")), body()])
@@ -531,23 +475,16 @@ def test_calls_out_of_order_are_refused() -> None:
 
 
 def test_connection_reuse_two_messages_one_session() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250-mx.test
-    S: 250 PIPELINING
-    C: MAIL FROM:<a@here.test>
-    C: RCPT TO:<b@x.test>
-    C: DATA
+    script = f"""
+    {ehlo("PIPELINING")}
+    {pipelined("b@x.test")}
     S: 250 OK
     S: 250 OK
     S: 354 go
     C: one
     C: .
     S: 250 OK first
-    C: MAIL FROM:<a@here.test>
-    C: RCPT TO:<c@x.test>
-    C: DATA
+    {pipelined("c@x.test")}
     S: 250 OK
     S: 250 OK
     S: 354 go
@@ -572,38 +509,9 @@ def test_connection_reuse_two_messages_one_session() -> None:
     assert isinstance(events[-1], Closed)
 
 
-def test_bare_newlines_in_content_are_sent_as_crlf() -> None:
-    script = """
-    S: 220 mx.test ESMTP
-    C: EHLO client.test
-    S: 250 mx.test
-    C: MAIL FROM:<a@here.test>
-    S: 250 OK
-    C: RCPT TO:<b@x.test>
-    S: 250 OK
-    C: DATA
-    S: 354 go
-    C: a
-    C: ..
-    C: b
-    C: .
-    S: 250 OK
-    """
-    events = every_split(
-        factory(), script, lambda: [send(env("b@x.test", size=7)), body(b"a\n.\nb", last=True)]
-    )
-    assert codes(events) == [[250]]
-
-
-PIPELINED = """
-S: 220 mx.test ESMTP
-C: EHLO client.test
-S: 250-mx.test
-S: 250-PIPELINING
-S: 250 CHUNKING
-C: MAIL FROM:<a@here.test>
-C: RCPT TO:<b@x.test>
-C: RCPT TO:<c@x.test>
+PIPELINED = f"""
+{ehlo("PIPELINING", "CHUNKING")}
+{pipelined("b@x.test", "c@x.test", data=False)}
 S: 250 OK
 S: 550 5.1.1 Unknown
 S: 250 OK

@@ -6,7 +6,9 @@ import base64
 
 import pytest
 from smtp_helpers import (
+    Driver,
     check_transcript,
+    chunks,
     ehlo_lines,
     ehlo_reply,
     new_driver,
@@ -32,6 +34,52 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def ehlo_250(*extra: str) -> str:
+    """The EHLO reply of the default config as ``S:`` lines, ``extra`` before LIMITS.
+
+    Spelled out here on purpose (``ehlo_reply`` asks the engine, this does not)."""
+    lines = [
+        "mx.test",
+        "PIPELINING",
+        "SIZE 52428800",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "CHUNKING",
+        "BINARYMIME",
+        "DSN",
+        *extra,
+    ]
+    return "\n".join([*(f"S: 250-{line}" for line in lines), "S: 250 LIMITS RCPTMAX=1000"])
+
+
+EHLO_DEFAULT = ehlo_250()
+EHLO_STARTTLS = ehlo_250("STARTTLS")
+
+
+def accepted_envelope(sender: str = "a@example.org", rcpt: str = "b@example.org") -> str:
+    """MAIL, RCPT and DATA, each answered at once (no pipelining), as transcript lines."""
+    return "\n".join(
+        [
+            f"C: MAIL FROM:<{sender}>",
+            "S: 250 2.1.0 Sender OK",
+            f"C: RCPT TO:<{rcpt}>",
+            "S: 250 2.1.5 Recipient OK",
+            "C: DATA",
+            "S: 354 End data with <CR><LF>.<CR><LF>",
+        ]
+    )
+
+
+# EHLO, MAIL, RCPT and DATA as one client packet: what follows is message content.
+DATA_OPEN = b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+
+
+def tail(d: Driver, n: int) -> list[str]:
+    """The last ``n`` reply lines the driver's engine wrote."""
+    return d.output().decode().splitlines()[-n:]
+
+
 # ---- greeting, EHLO, HELO ------------------------------------------------------------
 
 
@@ -40,12 +88,7 @@ def test_ehlo_mail_rcpt_data_quit() -> None:
         f"""
         C: EHLO client.test
         {ehlo_reply()}
-        C: MAIL FROM:<alice@example.org>
-        S: 250 2.1.0 Sender OK
-        C: RCPT TO:<bob@example.net>
-        S: 250 2.1.5 Recipient OK
-        C: DATA
-        S: 354 End data with <CR><LF>.<CR><LF>
+        {accepted_envelope("alice@example.org", "bob@example.net")}
         C: Subject: hi
         C:
         C: ..leading dot
@@ -242,18 +285,9 @@ def test_pipelined_replies_in_order_and_engine_waits_for_decisions() -> None:
 
 def test_pipelined_data_then_quit_in_one_packet() -> None:
     d = check_transcript(
-        """
+        f"""
         C: EHLO c
-        S: 250-mx.test
-        S: 250-PIPELINING
-        S: 250-SIZE 52428800
-        S: 250-8BITMIME
-        S: 250-SMTPUTF8
-        S: 250-ENHANCEDSTATUSCODES
-        S: 250-CHUNKING
-        S: 250-BINARYMIME
-        S: 250-DSN
-        S: 250 LIMITS RCPTMAX=1000
+        {EHLO_DEFAULT}
         C: MAIL FROM:<a@example.org>
         C: RCPT TO:<b@example.org>
         C: DATA
@@ -293,10 +327,9 @@ def test_rejected_rcpt_then_data_gets_554() -> None:
     for size in (1, 7, len(client)):
         d = new_driver()
         d.rcpt_policy = lambda ev: Reply(550, "5.1.1", "No such user")
-        for i in range(0, len(client), size):
-            d.feed(client[i : i + size])
-        lines = d.output().decode().splitlines()
-        assert lines[-5:] == [
+        for chunk in chunks(client, size):
+            d.feed(chunk)
+        assert tail(d, 5) == [
             "250 2.1.0 Sender OK",
             "550 5.1.1 No such user",
             "554 5.5.1 No valid recipients",
@@ -351,7 +384,7 @@ def test_too_many_recipients() -> None:
         """
     )
     d = run_split(client, 5, max_recipients=2)
-    assert d.output().decode().splitlines()[-3:] == [
+    assert tail(d, 3) == [
         "250 2.1.5 Recipient OK",
         "250 2.1.5 Recipient OK",
         "452 4.5.3 Too many recipients",
@@ -369,7 +402,7 @@ def test_max_transactions() -> None:
         """
     )
     d = run_split(client, 3, max_transactions=1)
-    assert d.output().decode().splitlines()[-3:] == [
+    assert tail(d, 3) == [
         "250 2.1.0 Sender OK",
         "250 2.0.0 OK",
         "452 4.5.3 Too many transactions in this session",
@@ -426,7 +459,7 @@ def test_size_declared_too_big() -> None:
         """
     )
     d = run_split(client, 9, max_message_size=1000)
-    assert d.output().decode().splitlines()[-2:] == [
+    assert tail(d, 2) == [
         "552 5.3.4 Message size exceeds fixed maximum message size",
         "250 2.1.0 Sender OK",
     ]
@@ -434,15 +467,10 @@ def test_size_declared_too_big() -> None:
 
 def test_actual_data_too_big_is_read_to_the_end_then_refused() -> None:
     body = b"x" * 70 + b"\r\n"
-    client = (
-        b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
-        + body * 20
-        + b".\r\nNOOP\r\n"
-    )
+    client = DATA_OPEN + body * 20 + b".\r\nNOOP\r\n"
     for size in (1, 13, 100, len(client)):
         d = run_split(client, size, max_message_size=1000)
-        lines = d.output().decode().splitlines()
-        assert lines[-2:] == [
+        assert tail(d, 2) == [
             "552 5.3.4 Message size exceeds fixed maximum message size",
             "250 2.0.0 OK",
         ]
@@ -453,11 +481,7 @@ def test_actual_data_too_big_is_read_to_the_end_then_refused() -> None:
 
 
 def test_data_line_too_long() -> None:
-    client = (
-        b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
-        + b"y" * 200
-        + b"\r\n.\r\n"
-    )
+    client = DATA_OPEN + b"y" * 200 + b"\r\n.\r\n"
     d = run_split(client, 17, max_data_line=100)
     assert d.output().endswith(b"500 5.5.2 Line too long in message content\r\n")
     d = run_split(client, 17, max_data_line=None)
@@ -482,26 +506,21 @@ SMUGGLING = [
 def test_smuggling_sequences_never_end_data(fake_end: bytes) -> None:
     smuggled = b"MAIL FROM:<admin@example.org>\r\nRCPT TO:<victim@example.org>\r\nDATA\r\n"
     client = (
-        b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
-        b"Subject: one\r\n\r\nbody" + fake_end + smuggled + b"evil\r\n.\r\nQUIT\r\n"
+        DATA_OPEN + b"Subject: one\r\n\r\nbody" + fake_end + smuggled + b"evil\r\n.\r\nQUIT\r\n"
     )
     for size in range(1, 40):
         d = run_split(client, size)
         starts = [e for e in d.events if isinstance(e, MailFromRequested)]
         assert len(starts) == 1, size  # the smuggled MAIL was never a command
         assert d.messages == []  # bare CR/LF: refused (default policy)
-        out = d.output().decode().splitlines()
-        assert out[-2:] == [
+        assert tail(d, 2) == [
             "550 5.6.0 Bare CR or LF in message content not allowed",
             "221 2.0.0 mx.test closing connection",
         ], size
 
 
 def test_nul_before_dot_is_just_content() -> None:
-    client = (
-        b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
-        b"one\r\n\x00.\r\nMAIL FROM:<x@example.org>\r\n.\r\n"
-    )
+    client = DATA_OPEN + b"one\r\n\x00.\r\nMAIL FROM:<x@example.org>\r\n.\r\n"
     for size in (1, 4, len(client)):
         d = run_split(client, size)
         assert d.messages == [b"one\r\n\x00.\r\nMAIL FROM:<x@example.org>\r\n"]
@@ -509,10 +528,7 @@ def test_nul_before_dot_is_just_content() -> None:
 
 @pytest.mark.parametrize("fake_end", SMUGGLING, ids=repr)
 def test_smuggling_with_normalize_policy_keeps_one_message(fake_end: bytes) -> None:
-    client = (
-        b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
-        b"body" + fake_end + b"MAIL FROM:<x@example.org>\r\n.\r\nQUIT\r\n"
-    )
+    client = DATA_OPEN + b"body" + fake_end + b"MAIL FROM:<x@example.org>\r\n.\r\nQUIT\r\n"
     for size in (1, 2, 3, 5, len(client)):
         d = run_split(client, size, bare_newline="normalize")
         assert len(d.messages) == 1
@@ -525,23 +541,13 @@ def test_smuggling_with_normalize_policy_keeps_one_message(fake_end: bytes) -> N
 
 def test_empty_message_and_dot_lines() -> None:
     d = check_transcript(
-        """
+        f"""
         C: HELO c
         S: 250 mx.test
-        C: MAIL FROM:<a@example.org>
-        S: 250 2.1.0 Sender OK
-        C: RCPT TO:<b@example.org>
-        S: 250 2.1.5 Recipient OK
-        C: DATA
-        S: 354 End data with <CR><LF>.<CR><LF>
+        {accepted_envelope()}
         C: .
         S: 250 2.0.0 Queued
-        C: MAIL FROM:<a@example.org>
-        S: 250 2.1.0 Sender OK
-        C: RCPT TO:<b@example.org>
-        S: 250 2.1.5 Recipient OK
-        C: DATA
-        S: 354 End data with <CR><LF>.<CR><LF>
+        {accepted_envelope()}
         C: ..
         C: ...
         C: .x
@@ -570,7 +576,7 @@ def test_binary_and_8bit_data_passes_through() -> None:
 
 def test_bdat_chunks() -> None:
     d = check_transcript(
-        """
+        f"""
         C: EHLO c
         C: MAIL FROM:<a@example.org> BODY=BINARYMIME
         C: RCPT TO:<b@example.org>
@@ -579,16 +585,7 @@ def test_bdat_chunks() -> None:
         C: BDAT 0
         C: BDAT 5 LAST
         C: xyz
-        S: 250-mx.test
-        S: 250-PIPELINING
-        S: 250-SIZE 52428800
-        S: 250-8BITMIME
-        S: 250-SMTPUTF8
-        S: 250-ENHANCEDSTATUSCODES
-        S: 250-CHUNKING
-        S: 250-BINARYMIME
-        S: 250-DSN
-        S: 250 LIMITS RCPTMAX=1000
+        {EHLO_DEFAULT}
         S: 250 2.1.0 Sender OK
         S: 250 2.1.5 Recipient OK
         S: 250 2.0.0 5 octets received
@@ -615,20 +612,11 @@ def test_bdat_binary_with_dots_and_crlf_dot_crlf_inside() -> None:
 
 def test_bdat_0_last_and_data_after_bdat() -> None:
     d = check_transcript(
-        """
+        f"""
         C: HELO c
         S: 250 mx.test
         C: EHLO c
-        S: 250-mx.test
-        S: 250-PIPELINING
-        S: 250-SIZE 52428800
-        S: 250-8BITMIME
-        S: 250-SMTPUTF8
-        S: 250-ENHANCEDSTATUSCODES
-        S: 250-CHUNKING
-        S: 250-BINARYMIME
-        S: 250-DSN
-        S: 250 LIMITS RCPTMAX=1000
+        {EHLO_DEFAULT}
         C: MAIL FROM:<a@example.org>
         S: 250 2.1.0 Sender OK
         C: RCPT TO:<b@example.org>
@@ -649,18 +637,9 @@ def test_bdat_0_last_and_data_after_bdat() -> None:
 
 def test_bdat_errors_still_consume_the_chunk() -> None:
     d = check_transcript(
-        """
+        f"""
         C: EHLO c
-        S: 250-mx.test
-        S: 250-PIPELINING
-        S: 250-SIZE 52428800
-        S: 250-8BITMIME
-        S: 250-SMTPUTF8
-        S: 250-ENHANCEDSTATUSCODES
-        S: 250-CHUNKING
-        S: 250-BINARYMIME
-        S: 250-DSN
-        S: 250 LIMITS RCPTMAX=1000
+        {EHLO_DEFAULT}
         C: BDAT 6
         C: QUIT
         S: 503 5.5.1 Need MAIL command
@@ -706,8 +685,7 @@ def test_bdat_over_size_limit() -> None:
     )
     for size in (1, 50, len(client)):
         d = run_split(client, size, max_message_size=1000)
-        lines = d.output().decode().splitlines()
-        assert lines[-4:] == [
+        assert tail(d, 4) == [
             "250 2.0.0 600 octets received",
             "552 5.3.4 Message size exceeds fixed maximum message size",
             # the transaction is over; the pipelined next chunk is read and refused
@@ -739,7 +717,7 @@ def test_dsn_parameters_reach_the_shell() -> None:
     assert rcpts[0].params.notify == frozenset({"SUCCESS", "DELAY"})
     assert rcpts[0].params.orcpt == ("rfc822", "b+x@example.org")
     assert rcpts[1].params.notify == frozenset({"NEVER"})
-    assert d.output().decode().splitlines()[-2:] == [
+    assert tail(d, 2) == [
         "501 5.5.4 Invalid NOTIFY value",
         "501 5.5.4 Invalid ORCPT value",
     ]
@@ -762,8 +740,7 @@ def test_smtputf8() -> None:
         """
     )
     d = run_split(client, 1)
-    lines = d.output().decode().splitlines()
-    assert lines[-4:] == [
+    assert tail(d, 4) == [
         "553 5.6.7 Non-ASCII address requires SMTPUTF8",
         "250 2.1.0 Sender OK",
         "250 2.1.5 Recipient OK",
@@ -919,7 +896,7 @@ def test_auth_empty_initial_response() -> None:
 def test_auth_line_too_long() -> None:
     d = new_driver(**AUTH_CFG)
     d.feed(b"HELO c\r\nAUTH PLAIN\r\n" + b"A" * 13000 + b"\r\nNOOP\r\n")
-    assert d.output().decode().splitlines()[-2:] == [
+    assert tail(d, 2) == [
         "500 5.5.6 Authentication exchange line is too long",
         "250 2.0.0 OK",
     ]
@@ -927,19 +904,9 @@ def test_auth_line_too_long() -> None:
 
 def test_auth_not_offered() -> None:
     check_transcript(
-        """
+        f"""
         C: EHLO c
-        S: 250-mx.test
-        S: 250-PIPELINING
-        S: 250-SIZE 52428800
-        S: 250-8BITMIME
-        S: 250-SMTPUTF8
-        S: 250-ENHANCEDSTATUSCODES
-        S: 250-CHUNKING
-        S: 250-BINARYMIME
-        S: 250-DSN
-        S: 250-STARTTLS
-        S: 250 LIMITS RCPTMAX=1000
+        {EHLO_STARTTLS}
         C: AUTH PLAIN
         S: 538 5.7.11 Encryption required for requested authentication
         """,
@@ -963,19 +930,9 @@ def test_scram_style_final_data_needs_empty_response() -> None:
 
 def test_submission_requires_auth() -> None:
     check_transcript(
-        """
+        f"""
         C: EHLO c
-        S: 250-mx.test
-        S: 250-PIPELINING
-        S: 250-SIZE 52428800
-        S: 250-8BITMIME
-        S: 250-SMTPUTF8
-        S: 250-ENHANCEDSTATUSCODES
-        S: 250-CHUNKING
-        S: 250-BINARYMIME
-        S: 250-DSN
-        S: 250-STARTTLS
-        S: 250 LIMITS RCPTMAX=1000
+        {EHLO_STARTTLS}
         C: MAIL FROM:<a@example.org>
         S: 530 5.7.0 Must issue a STARTTLS command first
         """,
@@ -1021,8 +978,7 @@ def test_starttls_event_pauses_engine() -> None:
 
 def test_bdat_inside_data_is_content_and_bdat_after_data_works() -> None:
     client = (
-        b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
-        b"BDAT 5 LAST\r\nhello\r\n.\r\n"
+        DATA_OPEN + b"BDAT 5 LAST\r\nhello\r\n.\r\n"
         b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 5 LAST\r\nhello"
         b"QUIT\r\n"
     )
