@@ -125,16 +125,19 @@ class PreparedMessage:
 
 
 # The parse-once analysis (postroom.mime JSON) and the IMAP ENVELOPE and BODYSTRUCTURE
-# rendered from it.
-Analysis = tuple[bytes, bytes, bytes]
+# rendered from it (None for a message only queued for delivery elsewhere: no IMAP
+# client fetches it).
+Analysis = tuple[bytes, bytes | None, bytes | None]
 
 
-def _analyze(data: bytes | mmap.mmap) -> Analysis:
+def _analyze(data: bytes | mmap.mmap, imap: bool) -> Analysis:
     from postroom.mime import analyze
     from postroom.mime.imap import bodystructure_to_imap, envelope_to_imap
     from postroom.mime.mapped import MappedBytes
 
     info = analyze(MappedBytes(data) if isinstance(data, mmap.mmap) else data)
+    if not imap:
+        return info.to_json(), None, None
     return (info.to_json(), envelope_to_imap(info.envelope),
             bodystructure_to_imap(info.root, extensible=True))
 
@@ -217,7 +220,7 @@ class SqliteStore:
             log.warning("the last run did not stop cleanly: HIGHESTMODSEQ moved ahead")
             conn.execute("UPDATE mailboxes SET highestmodseq=highestmodseq+?",
                          (MODSEQ_AFTER_CRASH,))
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('running', '1')")
+        self._set_running(conn, True)
         conn.execute("COMMIT")
 
     async def close(self, stopped: bool = True) -> None:
@@ -245,9 +248,14 @@ class SqliteStore:
     def _mark_stopped(self) -> None:
         conn = self._connect()
         try:
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('running', '0')")
+            self._set_running(conn, False)
         finally:
             conn.close()
+
+    @staticmethod
+    def _set_running(conn: sqlite3.Connection, running: bool) -> None:
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('running', ?)",
+                     ("1" if running else "0",))
 
     # ------------------------------------------------------------------ plumbing
 
@@ -288,6 +296,12 @@ class SqliteStore:
         full = await self._read(lambda c: fn(c, None))
         assert full is not None
         return full
+
+    @staticmethod
+    def _limit_arg(limit: int | None) -> int:
+        """The SQL LIMIT for a bounded read: one row more than ``limit`` (to see that it
+        was passed), or -1 (none) when the read is not bounded."""
+        return -1 if limit is None else limit + 1
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -757,8 +771,7 @@ class SqliteStore:
         def q(conn: sqlite3.Connection, limit: int | None) -> list[Entry] | None:
             if wanted is None:
                 rows = conn.execute(self._ENTRY_SQL + " WHERE e.mailbox_id=? ORDER BY e.uid"
-                                    " LIMIT ?", (mailbox_id, -1 if limit is None else limit + 1)
-                                    ).fetchall()
+                                    " LIMIT ?", (mailbox_id, self._limit_arg(limit))).fetchall()
                 if limit is not None and len(rows) > limit:
                     return None
             elif limit is not None and len(wanted) > limit:
@@ -776,18 +789,21 @@ class SqliteStore:
         return await self._read_bounded(q)
 
     @staticmethod
-    def _entries(rows: list[Any]) -> list[Entry]:
-        """Rows to entries, sharing one Flags object per distinct flag set (a large
-        mailbox has few distinct sets: less time and memory than one each)."""
-        flags: dict[tuple[int, str], Flags] = {}
-        make = Entry._make
-        out = []
-        for uid, mid, bits, kw, modseq, size, when, saved in rows:
-            f = flags.get((bits, kw))
-            if f is None:
-                f = flags[(bits, kw)] = Flags(bits, tuple(kw.split(" ")) if kw else ())
-            out.append(make((uid, mid, f, modseq, size, when, saved)))
-        return out
+    def _columns(rows: list[Any]) -> EntryColumns:
+        """Entry rows (``_ENTRY_SQL``) as columns, transposed in C, sharing one Flags
+        object per distinct flag set (a large mailbox has few: less time and memory than
+        one each)."""
+        if not rows:
+            return EntryColumns.of([])
+        uids, mids, bits, kws, modseqs, sizes, idates, sdates = zip(*rows, strict=True)
+        shared = {k: Flags(k[0], tuple(k[1].split(" ")) if k[1] else ())
+                  for k in set(zip(bits, kws, strict=True))}
+        flags = tuple(map(shared.__getitem__, zip(bits, kws, strict=True)))
+        return EntryColumns(uids, mids, flags, modseqs, sizes, idates, sdates)
+
+    @classmethod
+    def _entries(cls, rows: list[Any]) -> list[Entry]:
+        return list(map(Entry._make, zip(*cls._columns(rows), strict=True)))
 
     async def select_snapshot(self, mailbox_id: int) -> tuple[Mailbox, EntryColumns]:
         """What SELECT loads: the mailbox record and all its entries as columns, read in
@@ -801,20 +817,13 @@ class SqliteStore:
                 if r is None:
                     raise NotFound("mailbox vanished")
                 rows = conn.execute(
-                    "SELECT uid, message_id, flags, keywords, modseq, size, internaldate,"
-                    " savedate FROM entries WHERE mailbox_id=? ORDER BY uid LIMIT ?",
-                    (mailbox_id, -1 if limit is None else limit + 1)).fetchall()
+                    self._ENTRY_SQL + " WHERE e.mailbox_id=? ORDER BY e.uid LIMIT ?",
+                    (mailbox_id, self._limit_arg(limit))).fetchall()
             finally:
                 conn.execute("COMMIT")
             if limit is not None and len(rows) > limit:
                 return None
-            if not rows:
-                return self._mb(r), EntryColumns.of([])
-            uids, mids, bits, kws, modseqs, sizes, idates, sdates = zip(*rows, strict=True)
-            shared = {k: Flags(k[0], tuple(k[1].split(" ")) if k[1] else ())
-                      for k in set(zip(bits, kws, strict=True))}
-            flags = tuple(map(shared.__getitem__, zip(bits, kws, strict=True)))
-            return self._mb(r), EntryColumns(uids, mids, flags, modseqs, sizes, idates, sdates)
+            return self._mb(r), self._columns(rows)
 
         return await self._read_bounded(q)
 
@@ -822,7 +831,7 @@ class SqliteStore:
         """New or changed entries and expunged UIDs with a modseq above ``modseq``."""
 
         def q(conn: sqlite3.Connection, limit: int | None) -> Changes | None:
-            most = -1 if limit is None else limit + 1
+            most = self._limit_arg(limit)
             conn.execute("BEGIN")
             try:
                 r = conn.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id=?",
@@ -839,7 +848,7 @@ class SqliteStore:
                 conn.execute("COMMIT")
             if limit is not None and (len(changed) > limit or len(vanished) > limit):
                 return None
-            return Changes(r[0], r[1], tuple(self._entry(x) for x in changed),
+            return Changes(r[0], r[1], tuple(self._entries(changed)),
                            tuple(v[0] for v in vanished))
 
         return await self._read_bounded(q)
@@ -898,40 +907,42 @@ class SqliteStore:
     # ------------------------------------------------------------------ writing messages
 
     def _prepare(self, data: bytes | Path, prefix: bytes, internaldate: float | None,
-                 crlf: bool = False) -> PreparedMessage:
+                 crlf: bool = False, imap: bool = True) -> PreparedMessage:
         """Normalise line ends to CRLF (unless ``crlf``: store the bytes exactly as
         given - SMTP DATA is CRLF by construction, BDAT content is exact octets), analyse
-        and (if large) write the body file. Runs off the loop for large messages."""
+        (``imap``: and render ENVELOPE/BODYSTRUCTURE, for messages put in mailboxes) and
+        (if large) write the body file. Runs off the loop for large messages."""
         when = self.clock() if internaldate is None else internaldate
         if isinstance(data, Path):
             # A spool file from SMTP: already CRLF (the SMTP engine guarantees it).
             size = len(prefix) + data.stat().st_size
             if size <= self.inline_max:
                 whole = prefix + data.read_bytes()
-                return PreparedMessage(size, whole, None, _analyze(whole), when)
+                return PreparedMessage(size, whole, None, _analyze(whole, imap), when)
             # Large: copy into the blob file first, then analyse it through mmap so the
             # body is never held whole in memory.
             name = self.blobs.write(_file_chunks(prefix, data))
             with open(self.blobs.path(name), "rb") as f, \
                     mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                info = _analyze(mm)
+                info = _analyze(mm, imap)
             return PreparedMessage(size, None, name, info, when)
         clean = data if crlf else _normalize(data)
         body = prefix + clean if prefix else clean
-        info = _analyze(body)
+        info = _analyze(body, imap)
         if len(body) <= self.inline_max:
             return PreparedMessage(len(body), body, None, info, when)
         name = self.blobs.write([body])
         return PreparedMessage(len(body), None, name, info, when)
 
     async def _prepare_async(self, data: bytes | Path, prefix: bytes,
-                             internaldate: float | None, crlf: bool = False
-                             ) -> PreparedMessage:
+                             internaldate: float | None, crlf: bool = False,
+                             imap: bool = True) -> PreparedMessage:
         if isinstance(data, bytes) and len(data) <= min(16384, self.inline_max):
-            return self._prepare(data, prefix, internaldate, crlf)  # cheaper than a thread hop
+            # cheaper than a thread hop
+            return self._prepare(data, prefix, internaldate, crlf, imap)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._prep, self._prepare, data, prefix,
-                                          internaldate, crlf)
+                                          internaldate, crlf, imap)
 
     def _insert_message(self, conn: sqlite3.Connection, ctx: WriteContext,
                         msg: PreparedMessage, refs: int = 0) -> int:
@@ -1238,7 +1249,7 @@ class SqliteStore:
         """Put a message for remote recipients into the durable outbound queue."""
         if not recipients:
             raise Invalid("nothing to queue: no recipients")
-        msg = await self._prepare_async(data, prefix, None, crlf)
+        msg = await self._prepare_async(data, prefix, None, crlf, imap=False)
         now = self.clock()
 
         def op(conn: sqlite3.Connection, ctx: WriteContext) -> QueueItem:
