@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from postroom.config import Config
-from postroom.net.listener import ConnectionLimiter, bind_sockets, listen_like
+from postroom.net.listener import ConnectionLimiter, hold_ports, listen_like
 
 if TYPE_CHECKING:
     from postroom.app import App
@@ -80,7 +80,7 @@ class WorkerLink:
                  sockets: dict[str, list[socket.socket]]) -> None:
         self.index = index
         self.sock = sock
-        self.sockets = sockets  # listener kind -> listening sockets bound by the master
+        self.sockets = sockets  # listener kind -> this worker's listening sockets
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -148,20 +148,9 @@ class WorkerLink:
         self._reader_task = asyncio.create_task(read())
 
     def send(self, line: str) -> None:
-        """Queue a line for the master; from the loop thread or any other."""
-        loop = self._loop
-        if loop is None:
-            return
-        data = (line + "\n").encode("ascii", "replace")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._write(data)
-        else:
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody to tell
-                loop.call_soon_threadsafe(self._write, data)
+        """Queue a line for the master (from the event loop; the store's writer thread
+        goes through ``_feed_changed``)."""
+        self._write((line + "\n").encode("ascii", "replace"))
 
     def _write(self, data: bytes) -> None:
         if self._writer is not None and not self._writer.is_closing():
@@ -250,7 +239,7 @@ class Master:
         asyncio.run(self._prepare_store())
         App(cfg).tls_context()  # the self-signed pair is made once, here
         for kind, addrs in cfg.listen.items():
-            self.sockets[kind] = bind_sockets(list(addrs), reuse_port=True, listen=False)
+            self.sockets[kind] = hold_ports(list(addrs))
         bound = [f"{k} {s.getsockname()[0]}:{s.getsockname()[1]}"
                  for k, socks in self.sockets.items() for s in socks]
         log.info("master %d: %d workers; ready: %s", os.getpid(), len(self.workers),

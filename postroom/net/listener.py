@@ -132,13 +132,11 @@ def discard_buffered(reader: asyncio.StreamReader) -> int:
     return n
 
 
-def bind_sockets(addresses: list[str], backlog: int = 1024, *, reuse_port: bool = False,
-                 listen: bool = True) -> list[socket.socket]:
-    """Sockets bound to ``addresses`` the way ``asyncio.start_server`` binds (every
-    address a name resolves to, SO_REUSEADDR, IPv6 sockets IPv6-only), listening unless
-    ``listen`` is False. A master process (postroom/workers.py) binds with
-    ``reuse_port`` and without listening: that holds the ports (and resolves port 0)
-    while each worker listens on its own SO_REUSEPORT socket (``listen_like``)."""
+def hold_ports(addresses: list[str]) -> list[socket.socket]:
+    """Sockets bound, not listening, to ``addresses`` the way ``asyncio.start_server``
+    binds (every address a name resolves to, SO_REUSEADDR, IPv6 sockets IPv6-only),
+    with SO_REUSEPORT: a master process (postroom/workers.py) holds the ports with them
+    (and resolves port 0) while each worker listens on its own socket (``listen_like``)."""
     out: list[socket.socket] = []
     try:
         for addr in addresses:
@@ -146,9 +144,7 @@ def bind_sockets(addresses: list[str], backlog: int = 1024, *, reuse_port: bool 
             infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                        flags=socket.AI_PASSIVE)
             for family, kind, proto, _, sockaddr in dict.fromkeys(infos):
-                out.append(_bound(family, kind, proto, sockaddr, reuse_port))
-                if listen:
-                    out[-1].listen(backlog)
+                out.append(_bound(family, kind, proto, sockaddr))
     except BaseException:
         for sock in out:
             sock.close()
@@ -161,18 +157,16 @@ def listen_like(held: socket.socket, backlog: int = 1024) -> socket.socket:
     spreads new connections evenly over the workers' sockets (by a hash of the
     addresses), where one shared socket goes to whichever worker wakes first - and an
     event loop accepts every waiting connection at once."""
-    sock = _bound(held.family, held.type, held.proto, held.getsockname(), True)
+    sock = _bound(held.family, held.type, held.proto, held.getsockname())
     sock.listen(backlog)
     return sock
 
 
-def _bound(family: int, kind: int, proto: int, sockaddr: Any, reuse_port: bool
-           ) -> socket.socket:
+def _bound(family: int, kind: int, proto: int, sockaddr: Any) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
