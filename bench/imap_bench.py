@@ -62,7 +62,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Dovecot, cpu_seconds, free_port, memory_kb, process_tree
+from peers import (
+    Dovecot,
+    cpu_seconds,
+    free_port,
+    memory_kb,
+    process_tree,
+    serve_postroom,
+    stop_process,
+)
 
 from postroom.auth.passwords import hash_password
 from postroom.store.models import ANSWERED, FLAGGED, SEEN, Flags
@@ -314,33 +322,12 @@ def provision_dovecot(d: Dovecot, users: dict[str, list[Mail]]) -> None:
 
 
 def start_postroom(root: Path, data: Path, port: int) -> subprocess.Popen[bytes]:
-    import socket
-
     cfg = root / "postroom.toml"
     cfg.write_text(f'hostname = "localhost"\ndata_dir = "{data}"\nworkers = {WORKERS}\n'
                    f'[listen]\nimap = ["127.0.0.1:{port}"]\n'
                    '[auth]\nplaintext_networks = ["127.0.0.0/8"]\n'
                    '[limits]\nmax_connections = 10000\nmax_connections_per_ip = 10000\n')
-    proc = subprocess.Popen([sys.executable, "-m", "postroom", "-c", str(cfg), "serve"],
-                            stderr=subprocess.DEVNULL)
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("postroom exited") from None
-            time.sleep(0.05)
-    raise RuntimeError("postroom did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return serve_postroom(cfg, port)
 
 
 @dataclass
@@ -360,7 +347,7 @@ class PostroomProcess:
         self.proc = start_postroom(root, data, self.port)
 
     def restart(self) -> None:
-        stop(self.proc)
+        stop_process(self.proc)
         self.proc = start_postroom(self.root, self.data, self.port)
 
     def server(self) -> Server:
@@ -637,7 +624,7 @@ async def servers(args: argparse.Namespace, root: Path, users: dict[str, list[Ma
             out.append(Server("Dovecot", d.imap_port, d.pids))
             yield out
     finally:
-        stop(pr.proc)
+        stop_process(pr.proc)
 
 
 def raise_fd_limit(need: int) -> None:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -173,13 +174,8 @@ class Dovecot:
         return [] if self.proc is None else process_tree(self.proc.pid)
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 10)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -414,13 +410,8 @@ class SmtpSink:
             self.sessions = int(counters.get(b"sess", self.sessions))
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, 10)
         if self._thread is not None:
             self._thread.join(5)
 
@@ -539,3 +530,42 @@ class SmtpLoadClient:
         except ConnectionError:
             pass
         self.w.close()
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    """Until 127.0.0.1:``port`` accepts; raises if ``proc`` exits or 30 s pass."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with {proc.returncode}") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start listening")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def serve_postroom(cfg: Path, port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """``python -m postroom -c cfg serve`` (stderr to ``log``, appended), once ``port``
+    accepts connections."""
+    if log is None:
+        proc = subprocess.Popen([sys.executable, "-m", "postroom", "-c", str(cfg), "serve"],
+                                stderr=subprocess.DEVNULL)
+    else:
+        with open(log, "ab") as f:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "postroom", "-c", str(cfg), "serve"], stderr=f)
+    wait_listening(port, proc, "postroom")
+    return proc

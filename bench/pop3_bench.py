@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Dovecot, free_port
+from peers import Dovecot, free_port, serve_postroom, stop_process
 
 from postroom.auth.passwords import hash_password, make_scram_credentials
 from postroom.store.sqlite import SqliteStore
@@ -134,17 +134,7 @@ def start_postroom(root: Path, port: int) -> subprocess.Popen[bytes]:
                    f'[listen]\npop3 = ["127.0.0.1:{port}"]\n'
                    '[auth]\nplaintext_networks = ["127.0.0.0/8"]\n'
                    '[limits]\nmax_connections_per_ip = 10000\n')
-    proc = subprocess.Popen([sys.executable, "-m", "postroom", "-c", str(cfg), "serve"],
-                            stderr=subprocess.DEVNULL)
-    import socket
-
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("postroom did not start")
+    return serve_postroom(cfg, port)
 
 
 async def main() -> None:
@@ -165,8 +155,7 @@ async def main() -> None:
             results["postroom"] = await measure("Postroom", port, a.small, a.large, a.logins,
                                                 a.clients)
         finally:
-            proc.terminate()
-            proc.wait(20)
+            stop_process(proc)
     if Dovecot.available():
         names = ["small", "large"] + [f"login{i}" for i in range(a.clients)]
         users = {f"{n}@example.com": "{ARGON2ID}" + pw_hash for n in names}

@@ -54,8 +54,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Postfix, SmtpLoadClient, SmtpSink, cpu_seconds, free_port, process_tree
-from smtp_bench import run_loop, stop_process, wait_listening
+from peers import (
+    Postfix,
+    SmtpLoadClient,
+    SmtpSink,
+    cpu_seconds,
+    free_port,
+    process_tree,
+    serve_postroom,
+    stop_process,
+)
+from smtp_bench import run_loop
 
 USER = "u@example.com"
 PASSWORD = "a long password"
@@ -264,11 +273,7 @@ class PostroomServer:
     def start(self) -> float:
         """Spawn ``serve``; seconds until it listens."""
         t0 = time.perf_counter()
-        log = open(self.root / "postroom.log", "ab")  # noqa: SIM115 (the child keeps it)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "postroom", "-c", str(self.cfg), "serve"], stderr=log)
-        log.close()
-        wait_listening(self.port, self.proc, "postroom")
+        self.proc = serve_postroom(self.cfg, self.port, log=self.root / "postroom.log")
         return time.perf_counter() - t0
 
     def stop(self) -> None:

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Postfix, SmtpLoadClient, cpu_seconds, free_port, process_tree
+from peers import (
+    Postfix,
+    SmtpLoadClient,
+    cpu_seconds,
+    free_port,
+    process_tree,
+    serve_postroom,
+    stop_process,
+    wait_listening,
+)
 
 USER = "user@example.com"
 SENDER = "sender@example.org"
@@ -129,29 +137,6 @@ class Server:
         raise NotImplementedError
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{what} exited with {proc.returncode}") from None
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start listening")
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 WORKERS = 1  # --workers
 
 
@@ -173,10 +158,7 @@ def start_postroom(root: Path, port: int, message_size: int = 52_428_800
                    stdout=subprocess.DEVNULL)
     subprocess.run([*cli, "user", "add", USER, "--password-stdin"], check=True,
                    input=PASSWORD.encode(), stdout=subprocess.DEVNULL)
-    with open(root / "postroom.log", "wb") as log:
-        proc = subprocess.Popen([*cli, "serve"], stderr=log)
-    wait_listening(port, proc, "postroom")
-    return proc
+    return serve_postroom(cfg, port, log=root / "postroom.log")
 
 
 class PostroomServer(Server):

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import SmtpLoadClient, free_port
+from peers import SmtpLoadClient, free_port, stop_process
 from smtp_bench import (
     SENDER,
     USER,
@@ -28,7 +28,6 @@ from smtp_bench import (
     message_head,
     run_loop,
     start_postroom,
-    stop_process,
 )
 
 GOAL_MB = 300
