@@ -401,9 +401,11 @@ class QueueRunner:
                 while True:
                     if not pending:
                         # Keep an open session a moment for the next pass's jobs to the
-                        # same route (as Postfix's connection cache does).
+                        # same route (as Postfix's connection cache does) - unless every
+                        # session slot is taken: then workers of other routes may be
+                        # waiting for this one.
                         if (more is None or not self._linger or session is None
-                                or not session.usable):
+                                or not session.usable or self._sessions.locked()):
                             break
                         more.clear()
                         self.wake()  # out of work: let the next pass feed this route

@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -525,3 +526,30 @@ def test_sessions_per_destination_are_limited(tmp_path: Path) -> None:
         assert stats.delivered == 6 and stats.sessions == 2 and w.peer.sessions == 2
 
     world(tmp_path, t, max_sessions_per_destination=2)
+
+
+def test_an_idle_session_does_not_hold_a_slot_others_wait_for(tmp_path: Path) -> None:
+    """With every session slot taken, a session out of work closes at once instead of
+    lingering for more jobs to its route while another route's mail waits (a burst to
+    20 domains went at one message per domain per second)."""
+    from postroom.queue.routing import parse_hostport
+
+    async def t(w: World) -> None:
+        other = await FakeSmtp().start()
+        try:
+            w.runner.router.routes["third.test"] = parse_hostport(f"127.0.0.1:{other.port}")
+            w.runner.poll_interval = 3600
+            first = await w.enqueue("bob@remote.test")
+            second = await w.enqueue("carol@third.test")
+            t0 = time.monotonic()
+            await w.runner.start()
+            while await w.states(first) or await w.states(second):
+                assert time.monotonic() - t0 < 5
+                await asyncio.sleep(0.01)
+            assert time.monotonic() - t0 < 0.8, "the second route waited for a linger"
+            assert len(w.peer.messages) == 1 and len(other.messages) == 1
+            await w.runner.stop()
+        finally:
+            await other.stop()
+
+    world(tmp_path, t, max_sessions=1)
